@@ -1,0 +1,86 @@
+import type { PipelineName } from '@mcp-release/steps';
+
+export interface OptionSpec {
+  type: 'string' | 'boolean';
+  short?: string;
+  multiple?: boolean;
+  value?: string;
+  help: string;
+}
+
+export interface CommandSpec {
+  name: string;
+  summary: string;
+  usage: string;
+  pipeline?: PipelineName;
+  options: Record<string, OptionSpec>;
+  details?: string;
+}
+
+const common: Record<string, OptionSpec> = {
+  out: { type: 'string', value: 'DIR', help: 'output folder: DIR/release (the release files), DIR/manifest.json, DIR/work (build trees)' },
+  repo: { type: 'string', value: 'DIR', help: 'repository to release (default: the git top level of the current folder)' },
+  policy: { type: 'string', value: 'FILE', help: 'release policy (default: policies/release-policy.yaml in the repository)' },
+  json: { type: 'boolean', help: 'print a machine-readable result on stdout (progress stays on stderr)' },
+  help: { type: 'boolean', short: 'h', help: 'show this help' },
+};
+
+const build: Record<string, OptionSpec> = {
+  'native-source': { type: 'string', value: 'PATH', help: 'meson source tree to build (a vmaf checkout or a folder with meson.build); overrides native.source' },
+  'meson-option': { type: 'string', short: 'D', multiple: true, value: 'NAME=VALUE', help: 'meson option, repeatable (e.g. -D enable_float=true); overrides native.options' },
+  'no-native': { type: 'boolean', help: 'release without native artifacts' },
+  timestamp: { type: 'string', value: 'WHEN', help: 'release time for a new plan: "commit" (default: the commit time), "now", or seconds since 1970; SOURCE_DATE_EPOCH wins when set' },
+};
+
+export const COMMANDS: CommandSpec[] = [
+  {
+    name: 'rehearse',
+    summary: 'run every release step that exists, offline, into --out',
+    usage: 'mcp-release rehearse [--out DIR] [--native-source PATH] [-D NAME=VALUE]... [--json]',
+    pipeline: 'rehearse',
+    options: { ...common, ...build },
+    details:
+      'Re-running into the same --out continues from the manifest: steps whose inputs and outputs are unchanged are skipped.\nThe default --out is out/rehearsal.',
+  },
+  {
+    name: 'build',
+    summary: 'plan, pack the npm packages and build the native artifacts into --out',
+    usage: 'mcp-release build [--out DIR] [--native-source PATH] [-D NAME=VALUE]... [--json]',
+    pipeline: 'build',
+    options: { ...common, ...build },
+    details: 'The default --out is out/release-run.',
+  },
+  {
+    name: 'checksums',
+    summary: 'hash every release file in --out and write SHA256SUMS',
+    usage: 'mcp-release checksums [--out DIR] [--json]',
+    pipeline: 'checksums',
+    options: { ...common },
+    details: 'Every file is checked against the digest its step recorded; a stray, changed or linked file stops the step.\nThe default --out is out/release-run.',
+  },
+];
+
+export function commandHelp(c: CommandSpec): string {
+  const lines = [`mcp-release ${c.name}: ${c.summary}`, '', `Usage: ${c.usage}`, '', 'Options:'];
+  for (const [name, o] of Object.entries(c.options)) {
+    const flag = `${o.short ? `-${o.short}, ` : '    '}--${name}${o.value ? ` ${o.value}` : ''}`;
+    lines.push(`  ${flag.padEnd(34)} ${o.help}`);
+  }
+  if (c.details) lines.push('', c.details);
+  return `${lines.join('\n')}\n`;
+}
+
+export function mainHelp(version: string): string {
+  const lines = [
+    `mcp-release ${version}: release an MCP server package and native vmaf artifacts, verifiably`,
+    '',
+    'Usage: mcp-release <command> [options]',
+    '',
+    'Commands:',
+    ...COMMANDS.map((c) => `  ${c.name.padEnd(12)} ${c.summary}`),
+    `  ${'help'.padEnd(12)} show help for a command (mcp-release help rehearse)`,
+    '',
+    'Every command takes --help and --json. Exit status: 0 done, 1 failed, 2 bad usage.',
+  ];
+  return `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,164 @@
+import { execFileSync } from 'node:child_process';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { formatError, isCodedError } from '@mcp-release/manifest';
+import { formatBytes, formatDuration, streamLogger, type Logger } from '@mcp-release/pipeline';
+import { runRelease, type ReleaseRunInput } from '@mcp-release/steps';
+import pkg from '../package.json' with { type: 'json' };
+import { COMMANDS, commandHelp, mainHelp, type CommandSpec } from './commands.js';
+import { CliError } from './errors.js';
+
+export interface CliIo {
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+  cwd: string;
+  env: NodeJS.ProcessEnv;
+}
+
+const DEFAULT_OUT: Record<string, string> = { rehearse: 'out/rehearsal', build: 'out/release-run', checksums: 'out/release-run' };
+
+function repoRootOf(cwd: string): string {
+  try {
+    return execFileSync('git', ['rev-parse', '--show-toplevel'], { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  } catch {
+    return cwd;
+  }
+}
+
+function parseMesonOptions(values: string[] | undefined): Record<string, string> | undefined {
+  if (!values?.length) return undefined;
+  const out: Record<string, string> = {};
+  for (const v of values) {
+    const m = /^([A-Za-z_][A-Za-z0-9_:.-]*)=(.*)$/s.exec(v);
+    if (!m) throw new CliError('USAGE', `--meson-option ${JSON.stringify(v)} is not NAME=VALUE`, { hint: 'write it as -D enable_float=true' });
+    out[m[1] as string] = m[2] as string;
+  }
+  return out;
+}
+
+function parseTimestamp(value: string | undefined): ReleaseRunInput['timestamp'] {
+  if (value === undefined || value === 'commit') return { source: 'commit' };
+  if (value === 'now') return { source: 'clock' };
+  if (/^\d+$/.test(value)) return { source: 'explicit', epoch: Number(value) };
+  throw new CliError('USAGE', `--timestamp ${JSON.stringify(value)} is not "commit", "now" or a number of seconds`, { hint: 'e.g. --timestamp commit' });
+}
+
+function parse(spec: CommandSpec, argv: string[]): Record<string, string | boolean | string[] | undefined> {
+  try {
+    const { values, positionals } = parseArgs({
+      args: argv,
+      options: Object.fromEntries(Object.entries(spec.options).map(([k, o]) => [k, { type: o.type, ...(o.short ? { short: o.short } : {}), ...(o.multiple ? { multiple: true } : {}) }])),
+      allowPositionals: true,
+      strict: true,
+    });
+    if (positionals.length) throw new CliError('USAGE', `unexpected argument ${JSON.stringify(positionals[0])}`, { hint: `usage: ${spec.usage}` });
+    return values as Record<string, string | boolean | string[] | undefined>;
+  } catch (err) {
+    if (err instanceof CliError) throw err;
+    throw new CliError('USAGE', (err as Error).message.replace(/\. To specify a positional.*$/s, ''), { hint: `see \`mcp-release ${spec.name} --help\`` });
+  }
+}
+
+/** Runs the CLI; returns the exit status. Never throws. */
+export async function main(argv: string[], io: CliIo): Promise<number> {
+  const wantsJson = argv.includes('--json');
+  try {
+    const [name, ...rest] = argv;
+    if (!name || name === '--help' || name === '-h') {
+      io.stdout(mainHelp(pkg.version));
+      return name ? 0 : 2;
+    }
+    if (name === '--version' || name === '-v' || name === 'version') {
+      io.stdout(`${pkg.version}\n`);
+      return 0;
+    }
+    if (name === 'help') {
+      const c = COMMANDS.find((x) => x.name === rest[0]);
+      io.stdout(c ? commandHelp(c) : mainHelp(pkg.version));
+      return 0;
+    }
+    const spec = COMMANDS.find((c) => c.name === name);
+    if (!spec) {
+      throw new CliError('USAGE', `unknown command ${JSON.stringify(name)}`, { hint: `one of: ${COMMANDS.map((c) => c.name).join(', ')}; see mcp-release --help` });
+    }
+    const values = parse(spec, rest);
+    if (values.help) {
+      io.stdout(commandHelp(spec));
+      return 0;
+    }
+    const json = values.json === true;
+    const log: Logger = streamLogger(io.stderr);
+    const repoRoot = path.resolve(io.cwd, (values.repo as string | undefined) ?? repoRootOf(io.cwd));
+    const outDir = path.resolve(io.cwd, (values.out as string | undefined) ?? path.join(repoRoot, DEFAULT_OUT[spec.name] ?? 'out/release-run'));
+    const nativeSource = values['native-source'] as string | undefined;
+    const mesonOptions = parseMesonOptions(values['meson-option'] as string[] | undefined);
+    const input: ReleaseRunInput = {
+      pipeline: spec.pipeline ?? 'rehearse',
+      repoRoot,
+      outDir,
+      ...(values.policy ? { policyPath: path.resolve(io.cwd, values.policy as string) } : {}),
+      ...(nativeSource ? { nativeSource: path.resolve(io.cwd, nativeSource) } : {}),
+      ...(mesonOptions ? { mesonOptions } : {}),
+      ...(values['no-native'] ? { noNative: true } : {}),
+      timestamp: parseTimestamp(values.timestamp as string | undefined),
+      deps: { env: io.env },
+      log,
+    };
+    const { run, manifest, layout } = await runRelease(input);
+    if (json) {
+      io.stdout(
+        `${JSON.stringify(
+          {
+            ok: run.ok,
+            command: spec.name,
+            outDir: layout.outDir,
+            releaseDir: layout.releaseDir,
+            manifest: layout.manifestPath,
+            durationMs: run.durationMs,
+            steps: run.steps,
+            artifacts: manifest.artifacts,
+            ...(run.ok ? {} : { error: isCodedError(run.error) ? run.error.toJSON() : { code: 'INTERNAL', message: String(run.error) } }),
+          },
+          null,
+          2,
+        )}\n`,
+      );
+    } else {
+      io.stdout(renderHuman(spec.name, run, manifest, layout));
+    }
+    if (!run.ok) {
+      io.stderr(`${formatError(run.error)}\n`);
+      return 1;
+    }
+    return 0;
+  } catch (err) {
+    const usage = err instanceof CliError;
+    if (wantsJson) io.stdout(`${JSON.stringify({ ok: false, error: isCodedError(err) ? err.toJSON() : { code: 'INTERNAL', message: String(err) } }, null, 2)}\n`);
+    io.stderr(`${formatError(err)}\n`);
+    if (!isCodedError(err) && io.env.MCP_RELEASE_DEBUG) io.stderr(`${(err as Error).stack}\n`);
+    return usage ? 2 : 1;
+  }
+}
+
+function renderHuman(
+  command: string,
+  run: Awaited<ReturnType<typeof runRelease>>['run'],
+  manifest: Awaited<ReturnType<typeof runRelease>>['manifest'],
+  layout: Awaited<ReturnType<typeof runRelease>>['layout'],
+): string {
+  const lines = ['', `mcp-release ${command}: ${run.ok ? 'done' : 'FAILED'} in ${formatDuration(run.durationMs)}`, '', 'Steps:'];
+  for (const s of run.steps) {
+    const mark = s.state === 'succeeded' ? '✔' : s.state === 'skipped' ? '↷' : '✖';
+    const detail = s.reason ?? s.error?.message ?? s.notes.join('; ');
+    lines.push(`  ${mark} ${s.name.padEnd(14)} ${formatDuration(s.durationMs).padStart(9)}  ${detail}`);
+  }
+  if (manifest.artifacts.length) {
+    lines.push('', `Release files in ${layout.releaseDir}:`);
+    const width = Math.max(...manifest.artifacts.map((a) => a.path.length));
+    for (const a of [...manifest.artifacts].sort((x, y) => (x.path < y.path ? -1 : 1))) {
+      lines.push(`  ${a.path.padEnd(width)}  ${formatBytes(a.size).padStart(10)}  sha256:${a.sha256}`);
+    }
+  }
+  lines.push('', `Manifest: ${layout.manifestPath}`, '');
+  return lines.join('\n');
+}

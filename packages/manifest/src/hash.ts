@@ -1,0 +1,66 @@
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { ManifestError } from './errors.js';
+
+export interface FileDigests {
+  size: number;
+  sha256: string;
+  sha512: string;
+}
+
+export interface HashOptions {
+  /** Called as bytes are read; used for progress lines on big files. */
+  onProgress?: (bytesRead: number) => void;
+  /** Stream factory (a test can inject a fault here). */
+  openRead?: (file: string) => NodeJS.ReadableStream;
+}
+
+/** Hashes a file by streaming it once, computing sha256 and sha512 in the same pass. */
+export async function hashFile(file: string, options: HashOptions = {}): Promise<FileDigests> {
+  const h256 = createHash('sha256');
+  const h512 = createHash('sha512');
+  let size = 0;
+  const stream = (options.openRead ?? ((f: string) => createReadStream(f, { highWaterMark: 1 << 20 })))(file);
+  try {
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      h256.update(chunk);
+      h512.update(chunk);
+      size += chunk.length;
+      options.onProgress?.(size);
+    }
+  } catch (err) {
+    throw readError(file, err);
+  }
+  return { size, sha256: h256.digest('hex'), sha512: h512.digest('hex') };
+}
+
+export function readError(file: string, err: unknown): ManifestError {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'EACCES' || code === 'EPERM') {
+    return new ManifestError('ARTIFACT_UNREADABLE', `cannot read ${file}: permission denied`, {
+      hint: `make it readable by this user (chmod a+r ${JSON.stringify(file)}) and run again`,
+      cause: err,
+    });
+  }
+  if (code === 'ENOENT') {
+    return new ManifestError('ARTIFACT_MISSING', `${file} does not exist`, {
+      hint: 'rebuild it (mcp-release build) or remove its entry from the manifest',
+      cause: err,
+    });
+  }
+  if (code === 'EISDIR') {
+    return new ManifestError('ARTIFACT_NOT_A_FILE', `${file} is a directory, not a file`, {
+      hint: 'release files must be regular files; archive the folder or remove it from the release folder',
+      cause: err,
+    });
+  }
+  return new ManifestError('ARTIFACT_UNREADABLE', `cannot read ${file}: ${(err as Error).message}`, {
+    hint: 'check the file and the disk, then run again',
+    cause: err,
+  });
+}
+
+/** The npm registry's integrity string for a tarball: `sha512-<base64>`. */
+export function npmIntegrity(sha512Hex: string): string {
+  return `sha512-${Buffer.from(sha512Hex, 'hex').toString('base64')}`;
+}

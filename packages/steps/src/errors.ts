@@ -1,0 +1,3 @@
+import { CodedError } from '@mcp-release/manifest';
+
+export class StepError extends CodedError {}

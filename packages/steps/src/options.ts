@@ -1,0 +1,15 @@
+import type { Context } from '@mcp-release/pipeline';
+import type { NativePolicy, Policy } from './policy.js';
+
+/** Everything the release steps are configured with; built by the CLI or an action's index.ts. */
+export interface ReleaseOptions {
+  policy: Policy;
+  /** The native build, or undefined to release without native artifacts. */
+  native?: NativePolicy;
+  /** `linux-x64`, … (the matrix leg). */
+  platform: string;
+  /** How plan.timestamp is chosen when a new plan is frozen. */
+  timestamp?: { source: 'clock' | 'commit' } | { source: 'explicit'; epoch: number };
+}
+
+export type ReleaseContext = Context<ReleaseOptions>;

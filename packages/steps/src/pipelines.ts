@@ -1,0 +1,36 @@
+import type { Step } from '@mcp-release/pipeline';
+import { buildNativeStep } from './build-native.js';
+import { buildNpmStep } from './build-npm.js';
+import { checksumsStep } from './checksums.js';
+import type { ReleaseOptions } from './options.js';
+import { planStep } from './plan.js';
+
+/**
+ * The release order, in one place. Each later issue inserts its steps here; the comments say why
+ * each step sits where it does.
+ */
+export const releaseSteps = {
+  // 1. The plan is frozen before anything else runs: packages, versions, tag, commit and the
+  //    release time. Every step after it reads the plan and never the clock.
+  plan: planStep,
+  // 2. Pack the npm packages first: it is quick, and a broken package.json should fail the
+  //    release before the long native build starts.
+  buildNpm: buildNpmStep,
+  // 3. Build the native artifacts with meson; `meson test` is a gate inside this step, so a
+  //    failing native test stops the release before anything is staged.
+  buildNative: buildNativeStep,
+  // 4. Checksums come after every file exists and before anything signs or uploads them.
+  checksums: checksumsStep,
+} satisfies Record<string, Step<ReleaseOptions>>;
+
+/** `mcp-release build`: the build steps, no checksums. */
+export const buildPipeline: ReadonlyArray<Step<ReleaseOptions>> = [releaseSteps.plan, releaseSteps.buildNpm, releaseSteps.buildNative];
+
+/** `mcp-release checksums`: checksum an already built release folder. */
+export const checksumsPipeline: ReadonlyArray<Step<ReleaseOptions>> = [releaseSteps.checksums];
+
+/** `mcp-release rehearse`: every step that exists, in release order, offline. */
+export const rehearsalPipeline: ReadonlyArray<Step<ReleaseOptions>> = [releaseSteps.plan, releaseSteps.buildNpm, releaseSteps.buildNative, releaseSteps.checksums];
+
+export const pipelines = { build: buildPipeline, checksums: checksumsPipeline, rehearse: rehearsalPipeline } as const;
+export type PipelineName = keyof typeof pipelines;

@@ -1,0 +1,67 @@
+import { readFile } from 'node:fs/promises';
+import Ajv from 'ajv';
+import { parse as parseYaml, YAMLParseError } from 'yaml';
+import { describeSchemaErrors } from '@mcp-release/manifest';
+import schema from '../../../policies/schemas/release-policy.schema.json' with { type: 'json' };
+import { StepError } from './errors.js';
+
+export interface NativePolicy {
+  source: string;
+  options?: Record<string, string | boolean | number>;
+  library?: string;
+  cli?: string;
+  models?: string;
+  tests?: boolean;
+}
+
+export interface Policy {
+  version: 1;
+  release?: { tag?: string };
+  packages: Array<{ path: string; tag?: string }>;
+  native?: NativePolicy;
+}
+
+const ajv = new Ajv({ allErrors: true, strict: false });
+const validate = ajv.compile<Policy>(schema);
+
+export const DEFAULT_POLICY_PATH = 'policies/release-policy.yaml';
+
+export function parsePolicy(text: string, source: string): Policy {
+  let value: unknown;
+  try {
+    value = parseYaml(text, { prettyErrors: true });
+  } catch (err) {
+    const where = err instanceof YAMLParseError && err.linePos ? ` at line ${err.linePos[0].line}, column ${err.linePos[0].col}` : '';
+    throw new StepError('POLICY_INVALID', `${source} is not valid YAML${where}`, {
+      cause: err,
+      details: [(err as Error).message.split('\n')[0] ?? ''],
+      hint: `fix the YAML syntax in ${source}`,
+    });
+  }
+  if (!validate(value)) {
+    const details = describeSchemaErrors(validate.errors);
+    throw new StepError('POLICY_INVALID', `${source} does not match the policy schema: ${details[0] ?? 'invalid'}`, {
+      details,
+      hint: `edit ${source}; its schema is policies/schemas/release-policy.schema.json`,
+    });
+  }
+  return value;
+}
+
+export async function loadPolicy(file: string): Promise<Policy> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new StepError('POLICY_MISSING', `cannot read the release policy ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, {
+      cause: err,
+      hint: 'run from the repository root, or pass --policy FILE (the default is policies/release-policy.yaml)',
+    });
+  }
+  return parsePolicy(text, file);
+}
+
+/** Applies a `{version}` tag scheme. */
+export function applyTagScheme(scheme: string, version: string): string {
+  return scheme.split('{version}').join(version);
+}

@@ -1,0 +1,58 @@
+#!/usr/bin/env node
+// Installs what `npm run rehearse` and `npm test` need, when it is missing:
+//   - node_modules, with `npm ci`, when absent or out of date with package-lock.json;
+//   - meson, ninja, nasm and pkg-config, with apt-get when running as root on Debian/Ubuntu.
+// When it cannot install something it says what to run, and exits 1.
+// Uses only Node built-ins: it runs before node_modules exists.
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const args = new Set(process.argv.slice(2));
+const say = (m) => process.stderr.write(`bootstrap: ${m}\n`);
+const fail = (m, fix) => {
+  process.stderr.write(`bootstrap: ${m}\n  fix: ${fix}\n`);
+  process.exit(1);
+};
+
+// 1. Node
+const [major, minor] = process.versions.node.split('.').map(Number);
+if (major < 20 || (major === 20 && minor < 19)) fail(`Node ${process.versions.node} is too old`, 'install Node 20.19 or newer (Node 24 is what GitHub runs actions on)');
+
+// 2. node_modules
+const lock = path.join(root, 'package-lock.json');
+const marker = path.join(root, 'node_modules', '.bootstrap-lock-sha256');
+const lockHash = createHash('sha256').update(readFileSync(lock)).digest('hex');
+const installed = existsSync(marker) ? readFileSync(marker, 'utf8').trim() : '';
+if (installed !== lockHash || !existsSync(path.join(root, 'node_modules', '.package-lock.json'))) {
+  say(installed ? 'package-lock.json changed; running npm ci' : 'node_modules is missing; running npm ci');
+  const r = spawnSync('npm', ['ci', '--no-audit', '--no-fund'], { cwd: root, stdio: 'inherit' });
+  if (r.status !== 0) fail('npm ci failed', 'check that the npm registry is reachable (npm ping) and run `npm ci` in the repository root');
+  writeFileSync(marker, `${lockHash}\n`);
+}
+
+// 3. Native build tools
+if (!args.has('--no-native')) {
+  const tools = { meson: 'meson', ninja: 'ninja-build', nasm: 'nasm', 'pkg-config': 'pkg-config', cc: 'gcc', readelf: 'binutils' };
+  const has = (cmd) => spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
+  const missing = Object.keys(tools).filter((t) => !has(t));
+  if (missing.length) {
+    const pkgs = [...new Set(missing.map((t) => tools[t]))];
+    const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+    if (isRoot && has('apt-get')) {
+      say(`installing ${pkgs.join(' ')} with apt-get`);
+      const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+      const up = spawnSync('apt-get', ['update'], { stdio: 'inherit', env });
+      const inst = up.status === 0 ? spawnSync('apt-get', ['install', '-y', '--no-install-recommends', ...pkgs], { stdio: 'inherit', env }) : up;
+      if (inst.status !== 0) fail(`apt-get could not install ${pkgs.join(' ')}`, `install them yourself: apt-get install ${pkgs.join(' ')}`);
+    } else {
+      fail(
+        `missing native build tools: ${missing.join(', ')}`,
+        `install them: sudo apt-get install ${pkgs.join(' ')} (Debian/Ubuntu), or brew install meson ninja nasm pkg-config (macOS); then run again`,
+      );
+    }
+  }
+}

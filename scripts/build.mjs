@@ -1,0 +1,124 @@
+#!/usr/bin/env node
+// Bundles the CLI (packages/cli/dist) and the GitHub actions (actions/*/dist, committed).
+//   node scripts/build.mjs            the CLI
+//   node scripts/build.mjs --actions  the actions, into the repository (commit the result)
+//   node scripts/build.mjs --check    rebuild the actions in a temporary folder and fail when the committed dist/ differs
+import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as esbuild from 'esbuild';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const args = new Set(process.argv.slice(2));
+
+// Bundled ESM still meets CommonJS dependencies that call require() on Node built-ins.
+const requireShim = "import { createRequire as __mcpReleaseRequire } from 'node:module'; const require = __mcpReleaseRequire(import.meta.url);";
+
+async function buildCli() {
+  const pkg = JSON.parse(await readFile(path.join(root, 'packages/cli/package.json'), 'utf8'));
+  const declared = new Set(Object.keys(pkg.dependencies ?? {}));
+  const external = new Set();
+  const result = await esbuild.build({
+    absWorkingDir: root,
+    entryPoints: ['packages/cli/src/bin.ts'],
+    outfile: 'packages/cli/dist/mcp-release.mjs',
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    banner: { js: `#!/usr/bin/env node\n${requireShim}` },
+    logLevel: 'warning',
+    plugins: [
+      {
+        // Workspace packages are bundled in; npm dependencies stay dependencies of the published package.
+        name: 'externals',
+        setup(b) {
+          b.onResolve({ filter: /^[^./]/ }, (a) => {
+            if (a.path.startsWith('@mcp-release/') || a.path.startsWith('node:')) return undefined;
+            const name = a.path.startsWith('@') ? a.path.split('/').slice(0, 2).join('/') : a.path.split('/')[0];
+            external.add(name);
+            return { path: a.path, external: true };
+          });
+        },
+      },
+    ],
+  });
+  const missing = [...external].filter((n) => !declared.has(n) && !isBuiltin(n));
+  if (missing.length) {
+    console.error(`packages/cli/package.json does not declare ${missing.join(', ')}, which the bundle imports; add them to its dependencies`);
+    process.exit(1);
+  }
+  return result;
+}
+
+function isBuiltin(name) {
+  return ['fs', 'path', 'os', 'crypto', 'child_process', 'util', 'stream', 'zlib', 'url', 'events', 'module', 'http', 'https', 'net', 'tls', 'buffer', 'assert', 'readline', 'worker_threads', 'string_decoder', 'timers', 'process'].includes(name.split('/')[0]);
+}
+
+async function actionEntries() {
+  const entries = [];
+  for (const name of (await readdir(path.join(root, 'actions'))).sort()) {
+    const src = path.join('actions', name, 'src', 'index.ts');
+    if (await stat(path.join(root, src)).catch(() => undefined)) entries.push({ in: src, out: path.join('actions', name, 'dist', 'index') });
+  }
+  return entries;
+}
+
+async function buildActions(outdir) {
+  await esbuild.build({
+    absWorkingDir: root,
+    entryPoints: await actionEntries(),
+    outdir,
+    outbase: root,
+    bundle: true,
+    splitting: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    outExtension: { '.js': '.mjs' },
+    chunkNames: 'actions/_chunks/[name]-[hash]',
+    banner: { js: requireShim },
+    legalComments: 'none',
+    logLevel: 'warning',
+  });
+}
+
+async function listDist(base) {
+  const files = [];
+  const actionsDir = path.join(base, 'actions');
+  for (const name of await readdir(actionsDir).catch(() => [])) {
+    const dir = name === '_chunks' ? path.join(actionsDir, name) : path.join(actionsDir, name, 'dist');
+    for (const f of await readdir(dir).catch(() => [])) files.push(path.relative(base, path.join(dir, f)));
+  }
+  return files.sort();
+}
+
+async function checkActions() {
+  const tmp = await mkdtemp(path.join(tmpdir(), 'mcp-release-check-dist-'));
+  try {
+    await buildActions(tmp);
+    const fresh = await listDist(tmp);
+    const committed = await listDist(root);
+    const problems = [];
+    for (const f of new Set([...fresh, ...committed])) {
+      if (!fresh.includes(f)) problems.push(`${f} is committed but no longer built`);
+      else if (!committed.includes(f)) problems.push(`${f} is missing`);
+      else if (!(await readFile(path.join(tmp, f))).equals(await readFile(path.join(root, f)))) problems.push(`${f} differs from a fresh build`);
+    }
+    if (problems.length) {
+      console.error(`The committed actions dist/ is stale:\n  ${problems.join('\n  ')}\nRun \`npm run bundle\` and commit the result.`);
+      process.exit(1);
+    }
+    console.log(`actions dist/ is up to date (${fresh.length} files)`);
+  } finally {
+    await rm(tmp, { recursive: true, force: true });
+  }
+}
+
+if (args.has('--check')) await checkActions();
+else if (args.has('--actions')) {
+  for (const f of await listDist(root)) await rm(path.join(root, f), { force: true });
+  await buildActions(root);
+  console.log('actions bundled into actions/*/dist; commit them');
+} else await buildCli();
