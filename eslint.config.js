@@ -18,7 +18,7 @@ export default tseslint.config(
           patterns: [
             {
               group: ['@actions/*'],
-              message: 'Only actions/*/src/index.ts may import @actions/* (pure core, thin edges).',
+              message: 'Only the actions edge (actions/_shared/src/edge.ts) may import @actions/* (pure core, thin edges).',
             },
           ],
         },
@@ -26,7 +26,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ['actions/*/src/index.ts'],
+    files: ['actions/_shared/src/edge.ts'],
     rules: { 'no-restricted-imports': 'off' },
   },
   {

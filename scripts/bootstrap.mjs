@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Installs what `npm run rehearse` and `npm test` need, when it is missing:
 //   - node_modules, with `npm ci`, when absent or out of date with package-lock.json;
-//   - meson, ninja, nasm and pkg-config, with apt-get when running as root on Debian/Ubuntu.
+//   - meson, ninja, nasm and pkg-config, with apt-get when running as root on Debian/Ubuntu
+//     (MCP_RELEASE_NO_APT=1 turns that off: it then only says what to install).
 // When it cannot install something it says what to run, and exits 1.
 // Uses only Node built-ins: it runs before node_modules exists.
 import { spawnSync } from 'node:child_process';
@@ -42,7 +43,7 @@ if (!args.has('--no-native')) {
   if (missing.length) {
     const pkgs = [...new Set(missing.map((t) => tools[t]))];
     const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
-    if (isRoot && has('apt-get')) {
+    if (isRoot && has('apt-get') && !process.env.MCP_RELEASE_NO_APT) {
       say(`installing ${pkgs.join(' ')} with apt-get`);
       const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
       const up = spawnSync('apt-get', ['update'], { stdio: 'inherit', env });

@@ -3,14 +3,16 @@
 //   node scripts/build.mjs            the CLI
 //   node scripts/build.mjs --actions  the actions, into the repository (commit the result)
 //   node scripts/build.mjs --check    rebuild the actions in a temporary folder and fail when the committed dist/ differs
-import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const args = new Set(process.argv.slice(2));
+const argv = process.argv.slice(2);
+const args = new Set(argv);
+// --root DIR: work on another copy of the repository (the check-dist test uses it).
+const root = argv.includes('--root') ? path.resolve(argv[argv.indexOf('--root') + 1]) : path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 // Bundled ESM still meets CommonJS dependencies that call require() on Node built-ins.
 const requireShim = "import { createRequire as __mcpReleaseRequire } from 'node:module'; const require = __mcpReleaseRequire(import.meta.url);";
@@ -23,6 +25,7 @@ async function buildCli() {
     absWorkingDir: root,
     entryPoints: ['packages/cli/src/bin.ts'],
     outfile: 'packages/cli/dist/mcp-release.mjs',
+    write: false,
     bundle: true,
     platform: 'node',
     format: 'esm',
@@ -44,6 +47,13 @@ async function buildCli() {
       },
     ],
   });
+  // Written atomically: tests and npm pack's prepack may rebuild it while another process starts it.
+  for (const f of result.outputFiles) {
+    await mkdir(path.dirname(f.path), { recursive: true });
+    const tmp = `${f.path}.${process.pid}.tmp`;
+    await writeFile(tmp, f.contents, { mode: 0o755 });
+    await rename(tmp, f.path);
+  }
   const missing = [...external].filter((n) => !declared.has(n) && !isBuiltin(n));
   if (missing.length) {
     console.error(`packages/cli/package.json does not declare ${missing.join(', ')}, which the bundle imports; add them to its dependencies`);

@@ -34,6 +34,14 @@ const build: Record<string, OptionSpec> = {
 
 export const COMMANDS: CommandSpec[] = [
   {
+    name: 'plan',
+    summary: 'freeze the release plan (packages, versions, tag, commit, time) into --out/manifest.json',
+    usage: 'mcp-release plan [--out DIR] [--timestamp WHEN] [--json]',
+    pipeline: 'plan',
+    options: { ...common, timestamp: build.timestamp as OptionSpec },
+    details: 'Every later step reads the plan and never the clock. The default --out is out/release-run.',
+  },
+  {
     name: 'rehearse',
     summary: 'run every release step that exists, offline, into --out',
     usage: 'mcp-release rehearse [--out DIR] [--native-source PATH] [-D NAME=VALUE]... [--json]',
@@ -48,6 +56,22 @@ export const COMMANDS: CommandSpec[] = [
     usage: 'mcp-release build [--out DIR] [--native-source PATH] [-D NAME=VALUE]... [--json]',
     pipeline: 'build',
     options: { ...common, ...build },
+    details: 'The default --out is out/release-run.',
+  },
+  {
+    name: 'build-npm',
+    summary: 'pack each planned npm package reproducibly (needs a plan)',
+    usage: 'mcp-release build-npm [--out DIR] [--json]',
+    pipeline: 'build-npm',
+    options: { ...common },
+    details: 'The default --out is out/release-run.',
+  },
+  {
+    name: 'build-native',
+    summary: 'meson build and test, then stage the library, the CLI and models.tar.gz (needs a plan)',
+    usage: 'mcp-release build-native [--out DIR] [--native-source PATH] [-D NAME=VALUE]... [--json]',
+    pipeline: 'build-native',
+    options: { ...common, 'native-source': build['native-source'] as OptionSpec, 'meson-option': build['meson-option'] as OptionSpec },
     details: 'The default --out is out/release-run.',
   },
   {

@@ -15,7 +15,7 @@ export interface CliIo {
   env: NodeJS.ProcessEnv;
 }
 
-const DEFAULT_OUT: Record<string, string> = { rehearse: 'out/rehearsal', build: 'out/release-run', checksums: 'out/release-run' };
+const DEFAULT_OUT: Record<string, string> = { rehearse: 'out/rehearsal' };
 
 function repoRootOf(cwd: string): string {
   try {

@@ -59,6 +59,14 @@ export function parseManifest(value: unknown, source = 'manifest'): Manifest {
       hint: 'this is not a manifest this mcp-release can read; re-plan the release (mcp-release plan) to write a fresh one',
     });
   }
+  // Unsafe paths first: they get their own code rather than a pattern mismatch.
+  const listed = (value as { artifacts?: unknown }).artifacts;
+  if (Array.isArray(listed)) {
+    listed.forEach((a: unknown, i) => {
+      const p = (a as { path?: unknown } | null)?.path;
+      if (typeof p === 'string') assertSafeRelativePath(p, `${source}: artifacts[${i}].path`);
+    });
+  }
   if (!validate(value)) {
     const details = describeSchemaErrors(validate.errors);
     throw new ManifestError('MANIFEST_INVALID', `${source} does not match the manifest schema: ${details[0] ?? 'invalid'}`, {

@@ -32,5 +32,13 @@ export const checksumsPipeline: ReadonlyArray<Step<ReleaseOptions>> = [releaseSt
 /** `mcp-release rehearse`: every step that exists, in release order, offline. */
 export const rehearsalPipeline: ReadonlyArray<Step<ReleaseOptions>> = [releaseSteps.plan, releaseSteps.buildNpm, releaseSteps.buildNative, releaseSteps.checksums];
 
-export const pipelines = { build: buildPipeline, checksums: checksumsPipeline, rehearse: rehearsalPipeline } as const;
+/** One pipeline per step, for the per-step actions and commands (a workflow job runs one). */
+export const pipelines = {
+  plan: [releaseSteps.plan],
+  'build-npm': [releaseSteps.buildNpm],
+  'build-native': [releaseSteps.buildNative],
+  build: buildPipeline,
+  checksums: checksumsPipeline,
+  rehearse: rehearsalPipeline,
+} as const satisfies Record<string, ReadonlyArray<Step<ReleaseOptions>>>;
 export type PipelineName = keyof typeof pipelines;

@@ -4,7 +4,7 @@ import { newManifest, readManifest, type Manifest } from '@mcp-release/manifest'
 import { createContext, exec, renderSummary, runPipeline, streamLogger, type Deps, type Logger, type RunResult } from '@mcp-release/pipeline';
 import type { ReleaseOptions } from './options.js';
 import { pipelines, type PipelineName } from './pipelines.js';
-import { freezePlan } from './plan.js';
+import { freezePlan, planStep } from './plan.js';
 import { DEFAULT_POLICY_PATH, loadPolicy } from './policy.js';
 import { currentPlatform } from './source.js';
 import { StepError } from './errors.js';
@@ -86,9 +86,9 @@ export async function runRelease(input: ReleaseRunInput): Promise<ReleaseRunOutp
   let manifest: Manifest;
   if (await stat(layout.manifestPath).catch(() => undefined)) {
     manifest = await readManifest(layout.manifestPath);
-  } else if (input.pipeline === 'checksums') {
-    throw new StepError('MANIFEST_MISSING', `there is no manifest in ${layout.outDir}, so there is nothing to checksum`, {
-      hint: `build first: mcp-release build --out ${input.outDir}`,
+  } else if (!(pipelines[input.pipeline] as ReadonlyArray<unknown>).includes(planStep)) {
+    throw new StepError('MANIFEST_MISSING', `there is no manifest in ${layout.outDir}; ${input.pipeline} works on a planned release`, {
+      hint: `plan the release first: mcp-release plan --out ${input.outDir} (or run mcp-release build)`,
     });
   } else {
     manifest = newManifest(await freezePlan(input.repoRoot, policy, deps, options.timestamp));

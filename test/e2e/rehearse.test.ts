@@ -1,0 +1,105 @@
+import { execFileSync } from 'node:child_process';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { readManifest } from '@mcp-release/manifest';
+import { cli } from '../helpers/cli.js';
+import { tempDir } from '../helpers/tmp.js';
+
+async function releaseBytes(out: string): Promise<Record<string, string>> {
+  const files: Record<string, string> = {};
+  for (const f of (await readdir(path.join(out, 'release'))).sort()) files[f] = (await readFile(path.join(out, 'release', f))).toString('base64');
+  files['manifest.json'] = await readFile(path.join(out, 'manifest.json'), 'utf8');
+  return files;
+}
+
+describe('mcp-release rehearse (end to end, real npm, git, meson, ninja, gcc)', () => {
+  it('builds the server tarball and the native fixture, writes SHA256SUMS and the manifest, byte-identical in two folders', async () => {
+    const a = await tempDir();
+    const b = path.join(await tempDir(), 'a', 'deeper', 'folder');
+    const ra = await cli(['rehearse', '--out', a, '--json']);
+    expect(ra.code, ra.stderr).toBe(0);
+    const result = JSON.parse(ra.stdout);
+    expect(result.ok).toBe(true);
+    expect(result.steps.map((s: { name: string; state: string }) => `${s.name}:${s.state}`)).toEqual(['plan:succeeded', 'build-npm:succeeded', 'build-native:succeeded', 'checksums:succeeded']);
+    expect(ra.stderr).toMatch(/compiling \d+\/\d+/); // progress from the long step
+
+    const manifest = await readManifest(path.join(a, 'manifest.json'));
+    expect(manifest.artifacts.map((x) => x.kind).sort()).toEqual(['checksums', 'models-archive', 'native-cli', 'native-library', 'npm-tarball']);
+    expect(manifest.native?.['linux-x64']?.options).toMatchObject({ enable_float: true });
+    expect(execFileSync('sha256sum', ['-c', 'SHA256SUMS'], { cwd: path.join(a, 'release'), encoding: 'utf8' }).match(/: OK/g)).toHaveLength(4);
+
+    const rb = await cli(['rehearse', '--out', b]);
+    expect(rb.code, rb.stderr).toBe(0);
+    expect(rb.stdout).toMatch(/Release files in/);
+    expect(rb.stdout).toMatch(/sha256:[0-9a-f]{64}/);
+    expect(await releaseBytes(b)).toEqual(await releaseBytes(a));
+  });
+
+  it('a re-run into the same folder skips finished steps and changes nothing', async () => {
+    const out = await tempDir();
+    expect((await cli(['rehearse', '--out', out])).code).toBe(0);
+    const before = await releaseBytes(out);
+    const again = await cli(['rehearse', '--out', out, '--json']);
+    expect(again.code).toBe(0);
+    const steps = JSON.parse(again.stdout).steps as Array<{ name: string; state: string; reason?: string }>;
+    expect(steps.filter((s) => s.name !== 'plan').every((s) => s.state === 'skipped' && /already done/.test(s.reason ?? ''))).toBe(true);
+    expect(await releaseBytes(out)).toEqual(before);
+  });
+
+  it('continues after a failure: a bad meson option fails build-native, a corrected re-run finishes without repacking', async () => {
+    const out = await tempDir();
+    const bad = await cli(['rehearse', '--out', out, '-D', 'no_such_option=1']);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/error NATIVE_CONFIGURE_FAILED/);
+    expect(bad.stderr).toMatch(/no_such_option/);
+    expect(bad.stderr).toMatch(/fix: /);
+    expect(await readdir(path.join(out, 'release'))).not.toContain('SHA256SUMS');
+    expect((await readManifest(path.join(out, 'manifest.json'))).steps['build-native']?.state).toBe('failed');
+
+    const good = await cli(['rehearse', '--out', out, '--json']);
+    expect(good.code, good.stderr).toBe(0);
+    const steps = JSON.parse(good.stdout).steps as Array<{ name: string; state: string }>;
+    expect(steps.find((s) => s.name === 'build-npm')?.state).toBe('skipped');
+    expect(steps.find((s) => s.name === 'build-native')?.state).toBe('succeeded');
+  });
+
+  it('gives usage help and clear errors for bad input', async () => {
+    const help = await cli(['rehearse', '--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/Usage: mcp-release rehearse/);
+    expect(help.stdout).toMatch(/--native-source PATH/);
+
+    const unknown = await cli(['rehearse', '--frobnicate']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/error USAGE: Unknown option '--frobnicate'\n {2}fix: /);
+
+    const cmd = await cli(['deploy']);
+    expect(cmd.code).toBe(2);
+    expect(cmd.stderr).toMatch(/unknown command "deploy"/);
+
+    const out = await tempDir();
+    const missing = await cli(['build', '--out', out, '--native-source', path.join(out, 'no-such-tree'), '--json']);
+    expect(missing.code).toBe(1);
+    expect(JSON.parse(missing.stdout)).toMatchObject({ ok: false, error: { code: 'NATIVE_SOURCE_MISSING' } });
+    expect(missing.stderr).toMatch(/fix: pass --native-source/);
+    expect(missing.stderr).not.toMatch(/^\s+at /m); // no stack trace
+  });
+
+  it('refuses a manifest written by a newer schema, and checksums without a plan', async () => {
+    const out = await tempDir();
+    expect((await cli(['build', '--out', out, '--no-native'])).code).toBe(0);
+    const file = path.join(out, 'manifest.json');
+    const m = JSON.parse(await readFile(file, 'utf8'));
+    await writeFile(file, JSON.stringify({ ...m, schemaVersion: 2 }));
+    const r = await cli(['checksums', '--out', out]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/error MANIFEST_TOO_NEW: .*schemaVersion 2/);
+    expect(r.stderr).toMatch(/fix: upgrade mcp-release/);
+
+    const empty = await cli(['checksums', '--out', await tempDir()]);
+    expect(empty.code).toBe(1);
+    expect(empty.stderr).toMatch(/error MANIFEST_MISSING/);
+    expect(empty.stderr).toMatch(/fix: plan the release first/);
+  });
+});
