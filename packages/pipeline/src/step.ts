@@ -5,6 +5,7 @@ import {
   upsertArtifact,
   writeManifest,
   type Artifact,
+  type FileDigests,
   type ArtifactKind,
   type Manifest,
 } from '@mcp-release/manifest';
@@ -73,15 +74,20 @@ export interface Step<O = Record<string, unknown>> {
   run(ctx: Context<O>): Promise<StepOutcome | void>;
 }
 
-export interface ContextInit<O> {
-  repoRoot: string;
-  releaseDir: string;
-  workDir: string;
-  manifestPath: string;
-  manifest: Manifest;
-  options: O;
-  deps: Deps;
-  log: Logger;
+export type ContextInit<O> = Pick<Context<O>, 'repoRoot' | 'releaseDir' | 'workDir' | 'manifestPath' | 'manifest' | 'options' | 'deps' | 'log'>;
+
+/** Streams a file through sha256 and sha512, printing progress every 256 MiB on big files. */
+export async function hashWithProgress(ctx: Pick<Context<unknown>, 'deps' | 'progress'>, file: string, label: string): Promise<FileDigests> {
+  let announced = 0;
+  return hashFile(file, {
+    ...(ctx.deps.openRead ? { openRead: ctx.deps.openRead } : {}),
+    onProgress: (n) => {
+      if (n - announced >= 256 * 1024 * 1024) {
+        announced = n;
+        ctx.progress(`hashing ${label}: ${formatBytes(n)}`);
+      }
+    },
+  });
 }
 
 export function createContext<O>(init: ContextInit<O>): Context<O> {
@@ -98,16 +104,7 @@ export function createContext<O>(init: ContextInit<O>): Context<O> {
     },
     async addArtifact(relPath, kind, platform, meta) {
       const real = await resolveInside(ctx.releaseDir, relPath, `release file`);
-      let announced = 0;
-      const digests = await hashFile(real, {
-        ...(init.deps.openRead ? { openRead: init.deps.openRead } : {}),
-        onProgress: (n) => {
-          if (n - announced >= 256 * 1024 * 1024) {
-            announced = n;
-            ctx.progress(`hashing ${relPath}: ${formatBytes(n)}`);
-          }
-        },
-      });
+      const digests = await hashWithProgress(ctx, real, relPath);
       const artifact: Artifact = {
         path: relPath.split(path.sep).join('/'),
         kind,

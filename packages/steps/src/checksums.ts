@@ -1,7 +1,7 @@
-import { lstat, readdir } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import path from 'node:path';
-import { checksummedArtifacts, compareNames, hashFile, ManifestError, resolveInside, writeFileAtomic, type Artifact } from '@mcp-release/manifest';
-import { formatBytes, type Step } from '@mcp-release/pipeline';
+import { checksummedArtifacts, compareNames, ManifestError, resolveInside, writeFileAtomic, type Artifact } from '@mcp-release/manifest';
+import { formatBytes, hashWithProgress, type Step } from '@mcp-release/pipeline';
 import { StepError } from './errors.js';
 import type { ReleaseOptions } from './options.js';
 import { digestOf } from './source.js';
@@ -60,17 +60,7 @@ export const checksumsStep: Step<ReleaseOptions> = {
     let total = 0;
     for (const a of expected.values()) {
       const file = await resolveInside(ctx.releaseDir, a.path, 'release file');
-      const st = await lstat(file);
-      let shown = 0;
-      const d = await hashFile(file, {
-        ...(ctx.deps.openRead ? { openRead: ctx.deps.openRead } : {}),
-        onProgress: (n) => {
-          if (n - shown >= 256 * 1024 * 1024) {
-            shown = n;
-            ctx.progress(`${a.path}: ${formatBytes(n)} of ${formatBytes(st.size)}`);
-          }
-        },
-      });
+      const d = await hashWithProgress(ctx, file, a.path);
       if (d.sha256 !== a.sha256 || d.sha512 !== a.sha512 || d.size !== a.size) {
         throw new ManifestError('ARTIFACT_CHANGED', `${a.path} changed after ${a.producedBy} recorded it (sha256 ${a.sha256.slice(0, 16)}… on record, ${d.sha256.slice(0, 16)}… on disk)`, {
           hint: `something modified the release folder; re-run ${a.producedBy} (delete its entry from the manifest's steps) or restore the file`,

@@ -42358,6 +42358,18 @@ import path3 from "node:path";
 function skip(reason) {
   return { skipped: true, reason };
 }
+async function hashWithProgress(ctx, file, label) {
+  let announced = 0;
+  return hashFile(file, {
+    ...ctx.deps.openRead ? { openRead: ctx.deps.openRead } : {},
+    onProgress: (n) => {
+      if (n - announced >= 256 * 1024 * 1024) {
+        announced = n;
+        ctx.progress(`hashing ${label}: ${formatBytes(n)}`);
+      }
+    }
+  });
+}
 function createContext(init) {
   let lastProgress = 0;
   const ctx = {
@@ -42372,16 +42384,7 @@ function createContext(init) {
     },
     async addArtifact(relPath, kind, platform2, meta) {
       const real = await resolveInside(ctx.releaseDir, relPath, `release file`);
-      let announced = 0;
-      const digests = await hashFile(real, {
-        ...init.deps.openRead ? { openRead: init.deps.openRead } : {},
-        onProgress: (n) => {
-          if (n - announced >= 256 * 1024 * 1024) {
-            announced = n;
-            ctx.progress(`hashing ${relPath}: ${formatBytes(n)}`);
-          }
-        }
-      });
+      const digests = await hashWithProgress(ctx, real, relPath);
       const artifact = {
         path: relPath.split(path3.sep).join("/"),
         kind,
@@ -46123,7 +46126,7 @@ ${test.stderr}`;
 };
 
 // packages/steps/src/checksums.ts
-import { lstat as lstat4, readdir as readdir4 } from "node:fs/promises";
+import { readdir as readdir4 } from "node:fs/promises";
 import path10 from "node:path";
 var CHECKSUMS_FILE = "SHA256SUMS";
 async function walk(root, rel = "") {
@@ -46167,17 +46170,7 @@ var checksumsStep = {
     let total = 0;
     for (const a of expected.values()) {
       const file = await resolveInside(ctx.releaseDir, a.path, "release file");
-      const st2 = await lstat4(file);
-      let shown = 0;
-      const d = await hashFile(file, {
-        ...ctx.deps.openRead ? { openRead: ctx.deps.openRead } : {},
-        onProgress: (n) => {
-          if (n - shown >= 256 * 1024 * 1024) {
-            shown = n;
-            ctx.progress(`${a.path}: ${formatBytes(n)} of ${formatBytes(st2.size)}`);
-          }
-        }
-      });
+      const d = await hashWithProgress(ctx, file, a.path);
       if (d.sha256 !== a.sha256 || d.sha512 !== a.sha512 || d.size !== a.size) {
         throw new ManifestError("ARTIFACT_CHANGED", `${a.path} changed after ${a.producedBy} recorded it (sha256 ${a.sha256.slice(0, 16)}\u2026 on record, ${d.sha256.slice(0, 16)}\u2026 on disk)`, {
           hint: `something modified the release folder; re-run ${a.producedBy} (delete its entry from the manifest's steps) or restore the file`
