@@ -17,14 +17,15 @@ const root = argv.includes('--root') ? path.resolve(argv[argv.indexOf('--root') 
 // Bundled ESM still meets CommonJS dependencies that call require() on Node built-ins.
 const requireShim = "import { createRequire as __mcpReleaseRequire } from 'node:module'; const require = __mcpReleaseRequire(import.meta.url);";
 
-async function buildCli() {
-  const pkg = JSON.parse(await readFile(path.join(root, 'packages/cli/package.json'), 'utf8'));
+/** Bundles a published package's bin: workspace code inside, npm dependencies left as dependencies. */
+async function buildPackage(dir, entry, outfile) {
+  const pkg = JSON.parse(await readFile(path.join(root, dir, 'package.json'), 'utf8'));
   const declared = new Set(Object.keys(pkg.dependencies ?? {}));
   const external = new Set();
   const result = await esbuild.build({
     absWorkingDir: root,
-    entryPoints: ['packages/cli/src/bin.ts'],
-    outfile: 'packages/cli/dist/mcp-release.mjs',
+    entryPoints: [path.join(dir, entry)],
+    outfile: path.join(dir, outfile),
     write: false,
     bundle: true,
     platform: 'node',
@@ -56,7 +57,7 @@ async function buildCli() {
   }
   const missing = [...external].filter((n) => !declared.has(n) && !isBuiltin(n));
   if (missing.length) {
-    console.error(`packages/cli/package.json does not declare ${missing.join(', ')}, which the bundle imports; add them to its dependencies`);
+    console.error(`${dir}/package.json does not declare ${missing.join(', ')}, which the bundle imports; add them to its dependencies`);
     process.exit(1);
   }
   return result;
@@ -69,6 +70,7 @@ function isBuiltin(name) {
 async function actionEntries() {
   const entries = [];
   for (const name of (await readdir(path.join(root, 'actions'))).sort()) {
+    if (name === '_shared') continue;
     const src = path.join('actions', name, 'src', 'index.ts');
     if (await stat(path.join(root, src)).catch(() => undefined)) entries.push({ in: src, out: path.join('actions', name, 'dist', 'index') });
   }
@@ -131,4 +133,8 @@ else if (args.has('--actions')) {
   for (const f of await listDist(root)) await rm(path.join(root, f), { force: true });
   await buildActions(root);
   console.log('actions bundled into actions/*/dist; commit them');
-} else await buildCli();
+} else {
+  const all = !args.has('--cli') && !args.has('--vmaf-mcp');
+  if (all || args.has('--cli')) await buildPackage('packages/cli', 'src/bin.ts', 'dist/mcp-release.mjs');
+  if (all || args.has('--vmaf-mcp')) await buildPackage('packages/vmaf-mcp', 'src/bin.ts', 'dist/vmaf-mcp.mjs');
+}

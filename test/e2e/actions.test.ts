@@ -1,4 +1,6 @@
-import { cp, mkdir, readFile, symlink, writeFile, appendFile } from 'node:fs/promises';
+import { cp, mkdir, readFile, readdir, stat, symlink, writeFile, appendFile } from 'node:fs/promises';
+import { parse as parseYaml } from 'yaml';
+import { ACTION_STEPS } from '../../actions/_shared/src/main.js';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { cli, run } from '../helpers/cli.js';
@@ -31,7 +33,30 @@ async function runAction(action: string, inputs: Record<string, string>): Promis
   return { code: r.code, stdout: r.stdout, outputs: parseOutputs(await readFile(outputFile, 'utf8')), summary: await readFile(summaryFile, 'utf8') };
 }
 
+interface ActionYml {
+  inputs: Record<string, { required?: boolean; default?: string }>;
+  outputs: Record<string, unknown>;
+  runs: { using: string; main: string };
+}
+
 describe('the GitHub actions', () => {
+  it('every step has an action folder; each runs on node24 with a bundled main and declares what the edge reads', async () => {
+    const edge = await readFile(path.join(REPO_ROOT, 'actions/_shared/src/edge.ts'), 'utf8');
+    const read = [...edge.matchAll(/(?:getInput|optional|lines)\('([a-z-]+)'/g)].map((m) => m[1] as string);
+    const folders = (await readdir(path.join(REPO_ROOT, 'actions'))).filter((f) => !f.startsWith('_') && f !== 'umbrella');
+    expect(folders.sort()).toEqual([...ACTION_STEPS].sort());
+    for (const [dir, file] of [...folders.map((f) => [`actions/${f}`, `actions/${f}/action.yml`]), ['.', 'action.yml']] as const) {
+      const yml = parseYaml(await readFile(path.join(REPO_ROOT, file), 'utf8')) as ActionYml;
+      expect(yml.runs.using, file).toBe('node24');
+      expect((await stat(path.join(REPO_ROOT, dir, yml.runs.main))).isFile(), file).toBe(true);
+      expect(Object.keys(yml.outputs).sort(), file).toEqual(['artifacts', 'manifest', 'release-dir', 'result', 'tag']);
+      for (const input of Object.keys(yml.inputs)) expect(read, `${file} declares ${input} but nothing reads it`).toContain(input);
+      expect(await readFile(path.join(REPO_ROOT, dir, dir === '.' ? 'actions/umbrella/README.md' : 'README.md'), 'utf8')).toMatch(/## Permissions/);
+    }
+    const umbrella = parseYaml(await readFile(path.join(REPO_ROOT, 'action.yml'), 'utf8')) as ActionYml;
+    expect(Object.keys(umbrella.inputs).sort()).toEqual([...new Set(read)].sort());
+  });
+
   it('check-dist: the committed bundles are what the sources build', async () => {
     const r = await run(process.execPath, ['scripts/build.mjs', '--check']);
     expect(r.code, r.stderr).toBe(0);
@@ -58,11 +83,11 @@ describe('the GitHub actions', () => {
     expect(r.outputs.result).toBe('succeeded');
     expect(r.outputs['release-dir']).toBe(path.join(out, 'release'));
     const artifacts = JSON.parse(r.outputs.artifacts as string) as Array<{ path: string; kind: string }>;
-    expect(artifacts.map((a) => a.kind).sort()).toEqual(['checksums', 'npm-tarball']);
+    expect(artifacts.map((a) => a.kind).sort()).toEqual(['checksums', 'npm-tarball', 'npm-tarball']);
     expect(r.summary).toMatch(/^## mcp-release checksums/m);
     expect(r.summary).toMatch(/\| checksums \| succeeded \|/);
     expect(r.summary).toMatch(/\| SHA256SUMS \| checksums \| any \|/);
-    await expect(readFile(path.join(out, 'release', 'SHA256SUMS'), 'utf8')).resolves.toMatch(/^[0-9a-f]{64} {2}mcp-release-0\.1\.0\.tgz$/m);
+    await expect(readFile(path.join(out, 'release', 'SHA256SUMS'), 'utf8')).resolves.toMatch(/^[0-9a-f]{64} {2}vmaf-mcp-0\.1\.0\.tgz$/m);
   });
 
   it('the umbrella action dispatches on `step`, and refuses an unknown one with the fix', async () => {
@@ -74,7 +99,7 @@ describe('the GitHub actions', () => {
     const bad = await runAction('actions/umbrella/dist/index.mjs', { step: 'publish-everything', 'out-dir': out });
     expect(bad.code).toBe(1);
     expect(bad.stdout).toMatch(/::error::error ACTION_INPUT: step "publish-everything" is not a step/);
-    expect(bad.stdout).toMatch(/fix: set with: step: to one of plan, build-npm, build-native, checksums/);
+    expect(bad.stdout).toMatch(/fix: set with: step: to one of plan, build-npm, build-native, smoke-mcp, checksums/);
     expect(bad.summary).toMatch(/Result: \*\*failed\*\*/);
   });
 

@@ -21,13 +21,14 @@ describe('mcp-release rehearse (end to end, real npm, git, meson, ninja, gcc)', 
     expect(ra.code, ra.stderr).toBe(0);
     const result = JSON.parse(ra.stdout);
     expect(result.ok).toBe(true);
-    expect(result.steps.map((s: { name: string; state: string }) => `${s.name}:${s.state}`)).toEqual(['plan:succeeded', 'build-npm:succeeded', 'build-native:succeeded', 'checksums:succeeded']);
+    expect(result.steps.map((s: { name: string; state: string }) => `${s.name}:${s.state}`)).toEqual(['plan:succeeded', 'build-npm:succeeded', 'build-native:succeeded', 'smoke-mcp:succeeded', 'checksums:succeeded']);
     expect(ra.stderr).toMatch(/compiling \d+\/\d+/); // progress from the long step
 
     const manifest = await readManifest(path.join(a, 'manifest.json'));
-    expect(manifest.artifacts.map((x) => x.kind).sort()).toEqual(['checksums', 'models-archive', 'native-cli', 'native-library', 'npm-tarball']);
+    expect(manifest.artifacts.map((x) => x.kind).sort()).toEqual(['checksums', 'models-archive', 'native-cli', 'native-library', 'npm-tarball', 'npm-tarball']);
+    expect(manifest.steps['smoke-mcp']?.data).toMatchObject({ package: 'vmaf-mcp', tools: ['list_backends', 'list_models', 'vmaf_benchmark', 'vmaf_score'] });
     expect(manifest.native?.['linux-x64']?.options).toMatchObject({ enable_float: true });
-    expect(execFileSync('sha256sum', ['-c', 'SHA256SUMS'], { cwd: path.join(a, 'release'), encoding: 'utf8' }).match(/: OK/g)).toHaveLength(4);
+    expect(execFileSync('sha256sum', ['-c', 'SHA256SUMS'], { cwd: path.join(a, 'release'), encoding: 'utf8' }).match(/: OK/g)).toHaveLength(5);
 
     const rb = await cli(['rehearse', '--out', b]);
     expect(rb.code, rb.stderr).toBe(0);

@@ -13,6 +13,7 @@ export async function runAction(step?: string): Promise<void> {
   const policy = optional('policy');
   const nativeSource = optional('native-source');
   const timestamp = optional('timestamp');
+  const vmafBin = optional('vmaf-bin');
   const result = await runStepAction(
     {
       step: step ?? core.getInput('step', { required: true }),
@@ -21,6 +22,7 @@ export async function runAction(step?: string): Promise<void> {
       ...(policy ? { policy } : {}),
       ...(nativeSource ? { nativeSource } : {}),
       mesonOptions: lines('meson-options'),
+      ...(vmafBin ? { vmafBin } : {}),
       ...(timestamp ? { timestamp } : {}),
     },
     process.env,

@@ -11,6 +11,7 @@ export interface ActionInputs {
   policy?: string;
   nativeSource?: string;
   mesonOptions?: string[];
+  vmafBin?: string;
   timestamp?: string;
 }
 
@@ -21,7 +22,7 @@ export interface ActionResult {
   error?: string;
 }
 
-export const ACTION_STEPS = ['plan', 'build-npm', 'build-native', 'checksums'] as const satisfies ReadonlyArray<PipelineName>;
+export const ACTION_STEPS = ['plan', 'build-npm', 'build-native', 'smoke-mcp', 'checksums'] as const satisfies ReadonlyArray<PipelineName>;
 
 function parseMesonLines(lines: string[] | undefined): Record<string, string> | undefined {
   if (!lines?.length) return undefined;
@@ -52,6 +53,7 @@ export async function runStepAction(inputs: ActionInputs, env: NodeJS.ProcessEnv
       ...(inputs.policy ? { policyPath: path.resolve(inputs.repo, inputs.policy) } : {}),
       ...(inputs.nativeSource ? { nativeSource: path.resolve(inputs.repo, inputs.nativeSource) } : {}),
       ...(mesonOptions ? { mesonOptions } : {}),
+      ...(inputs.vmafBin ? { vmafBin: path.resolve(inputs.repo, inputs.vmafBin) } : {}),
       timestamp,
       deps: { env },
       log,

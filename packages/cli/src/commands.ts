@@ -13,6 +13,8 @@ export interface CommandSpec {
   summary: string;
   usage: string;
   pipeline?: PipelineName;
+  /** Name of the one positional argument, for commands that take one. */
+  positional?: string;
   options: Record<string, OptionSpec>;
   details?: string;
 }
@@ -29,6 +31,7 @@ const build: Record<string, OptionSpec> = {
   'native-source': { type: 'string', value: 'PATH', help: 'meson source tree to build (a vmaf checkout or a folder with meson.build); overrides native.source' },
   'meson-option': { type: 'string', short: 'D', multiple: true, value: 'NAME=VALUE', help: 'meson option, repeatable (e.g. -D enable_float=true); overrides native.options' },
   'no-native': { type: 'boolean', help: 'release without native artifacts' },
+  'vmaf-bin': { type: 'string', value: 'PATH', help: 'vmaf-compatible CLI for the MCP smoke test (default: the native CLI this release builds)' },
   timestamp: { type: 'string', value: 'WHEN', help: 'release time for a new plan: "commit" (default: the commit time), "now", or seconds since 1970; SOURCE_DATE_EPOCH wins when set' },
 };
 
@@ -73,6 +76,19 @@ export const COMMANDS: CommandSpec[] = [
     pipeline: 'build-native',
     options: { ...common, 'native-source': build['native-source'] as OptionSpec, 'meson-option': build['meson-option'] as OptionSpec },
     details: 'The default --out is out/release-run.',
+  },
+  {
+    name: 'smoke-mcp',
+    summary: 'install a packed MCP server tarball, start it over stdio, check initialize, tools/list and a vmaf_score call',
+    usage: 'mcp-release smoke-mcp TARBALL --vmaf-bin PATH [--lib-dir DIR] [--json]',
+    positional: 'TARBALL',
+    options: {
+      'vmaf-bin': { type: 'string', value: 'PATH', help: 'vmaf-compatible CLI the server scores with (default: VMAF_BIN)' },
+      'lib-dir': { type: 'string', value: 'DIR', help: 'folder added to LD_LIBRARY_PATH for that CLI' },
+      json: common.json as OptionSpec,
+      help: common.help as OptionSpec,
+    },
+    details: 'The tarball is installed into an empty temporary project with npm, exactly as a user installs it.',
   },
   {
     name: 'checksums',

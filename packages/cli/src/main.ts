@@ -2,8 +2,8 @@ import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { formatError, isCodedError } from '@mcp-release/manifest';
-import { formatBytes, formatDuration, streamLogger, type Logger } from '@mcp-release/pipeline';
-import { runRelease, type ReleaseRunInput } from '@mcp-release/steps';
+import { exec, formatBytes, formatDuration, streamLogger, type Logger } from '@mcp-release/pipeline';
+import { runRelease, smokeMcp, type ReleaseRunInput } from '@mcp-release/steps';
 import pkg from '../package.json' with { type: 'json' };
 import { COMMANDS, commandHelp, mainHelp, type CommandSpec } from './commands.js';
 import { CliError } from './errors.js';
@@ -43,7 +43,7 @@ function parseTimestamp(value: string | undefined): ReleaseRunInput['timestamp']
   throw new CliError('USAGE', `--timestamp ${JSON.stringify(value)} is not "commit", "now" or a number of seconds`, { hint: 'e.g. --timestamp commit' });
 }
 
-function parse(spec: CommandSpec, argv: string[]): Record<string, string | boolean | string[] | undefined> {
+function parse(spec: CommandSpec, argv: string[]): Record<string, string | boolean | string[] | undefined> & { _positional?: string } {
   try {
     const { values, positionals } = parseArgs({
       args: argv,
@@ -51,8 +51,8 @@ function parse(spec: CommandSpec, argv: string[]): Record<string, string | boole
       allowPositionals: true,
       strict: true,
     });
-    if (positionals.length) throw new CliError('USAGE', `unexpected argument ${JSON.stringify(positionals[0])}`, { hint: `usage: ${spec.usage}` });
-    return values as Record<string, string | boolean | string[] | undefined>;
+    if (positionals.length > (spec.positional ? 1 : 0)) throw new CliError('USAGE', `unexpected argument ${JSON.stringify(positionals[spec.positional ? 1 : 0])}`, { hint: `usage: ${spec.usage}` });
+    return { ...(values as Record<string, string | boolean | string[] | undefined>), ...(positionals[0] ? { _positional: positionals[0] } : {}) };
   } catch (err) {
     if (err instanceof CliError) throw err;
     throw new CliError('USAGE', (err as Error).message.replace(/\. To specify a positional.*$/s, ''), { hint: `see \`mcp-release ${spec.name} --help\`` });
@@ -88,6 +88,7 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     }
     const json = values.json === true;
     const log: Logger = streamLogger(io.stderr);
+    if (spec.name === 'smoke-mcp') return await runSmoke(values, io, json, log);
     const repoRoot = path.resolve(io.cwd, (values.repo as string | undefined) ?? repoRootOf(io.cwd));
     const outDir = path.resolve(io.cwd, (values.out as string | undefined) ?? path.join(repoRoot, DEFAULT_OUT[spec.name] ?? 'out/release-run'));
     const nativeSource = values['native-source'] as string | undefined;
@@ -100,6 +101,7 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
       ...(nativeSource ? { nativeSource: path.resolve(io.cwd, nativeSource) } : {}),
       ...(mesonOptions ? { mesonOptions } : {}),
       ...(values['no-native'] ? { noNative: true } : {}),
+      ...(values['vmaf-bin'] ? { vmafBin: path.resolve(io.cwd, values['vmaf-bin'] as string) } : {}),
       timestamp: parseTimestamp(values.timestamp as string | undefined),
       deps: { env: io.env },
       log,
@@ -138,6 +140,34 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     if (!isCodedError(err) && io.env.MCP_RELEASE_DEBUG) io.stderr(`${(err as Error).stack}\n`);
     return usage ? 2 : 1;
   }
+}
+
+async function runSmoke(values: ReturnType<typeof parse>, io: CliIo, json: boolean, log: Logger): Promise<number> {
+  const tarball = values._positional;
+  if (!tarball) throw new CliError('USAGE', 'smoke-mcp needs the tarball to test', { hint: 'mcp-release smoke-mcp vmaf-mcp-1.2.3.tgz --vmaf-bin /usr/local/bin/vmaf' });
+  const vmafBin = (values['vmaf-bin'] as string | undefined) ?? io.env.VMAF_BIN;
+  if (!vmafBin) throw new CliError('USAGE', 'smoke-mcp needs a vmaf-compatible CLI to score with', { hint: 'pass --vmaf-bin PATH or set VMAF_BIN' });
+  const report = await smokeMcp({
+    tarball: path.resolve(io.cwd, tarball),
+    vmafBin: path.resolve(io.cwd, vmafBin),
+    ...(values['lib-dir'] ? { libDir: path.resolve(io.cwd, values['lib-dir'] as string) } : {}),
+    exec,
+    env: io.env,
+    log: (l) => log.progress(l),
+  });
+  if (json) io.stdout(`${JSON.stringify({ ok: true, ...report }, null, 2)}\n`);
+  else {
+    io.stdout(
+      [
+        `smoke-mcp: ${report.package}@${report.version} passed`,
+        `  initialize   serverInfo ${report.serverInfo.name}@${report.serverInfo.version}`,
+        `  tools/list   ${report.tools.join(', ')}`,
+        `  vmaf_score   psnr_y ${report.score.measured} over ${report.score.frames} frames (expected ${report.score.expected})`,
+        '',
+      ].join('\n'),
+    );
+  }
+  return 0;
 }
 
 function renderHuman(

@@ -104,3 +104,16 @@ describe('manifest', () => {
     expect((await readdir(dir)).sort()).toEqual(['manifest.json']);
   });
 });
+
+describe('artifact order', () => {
+  it('is the same in memory as after a write and a read, so derived fingerprints do not change', async () => {
+    const { upsertArtifact } = await import('./manifest.js');
+    const m = newManifest(structuredClone(plan));
+    for (const p of ['z.tgz', 'a.so', 'm.tar.gz']) upsertArtifact(m, { path: p, kind: 'gate-report', platform: 'any', size: 1, sha256: '1'.repeat(64), sha512: '2'.repeat(128), producedBy: 'x' });
+    const dir = await tempDir();
+    await writeManifest(path.join(dir, 'm.json'), m);
+    const back = await readManifest(path.join(dir, 'm.json'));
+    expect(back.artifacts.map((a) => a.path)).toEqual(m.artifacts.map((a) => a.path));
+    expect(m.artifacts.map((a) => a.path)).toEqual(['a.so', 'm.tar.gz', 'z.tgz']);
+  });
+});

@@ -109,7 +109,9 @@ export async function readManifest(file: string): Promise<Manifest> {
       hint: 'the manifest was damaged; restore it from the run that wrote it, or re-plan the release',
     });
   }
-  return parseManifest(value, file);
+  const manifest = parseManifest(value, file);
+  manifest.artifacts.sort((a, b) => compareNames(a.path, b.path));
+  return manifest;
 }
 
 /** Serialises deterministically: sorted keys, artifacts sorted by path. */
@@ -133,12 +135,13 @@ export function compareNames(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-/** Adds or replaces an artifact by path. */
+/**
+ * Adds or replaces an artifact by path, keeping the list sorted by path: the order in memory is
+ * the order on disk, so anything derived from the list (fingerprints) is the same after a reload.
+ */
 export function upsertArtifact(manifest: Manifest, artifact: Artifact): void {
   assertSafeRelativePath(artifact.path);
-  const i = manifest.artifacts.findIndex((a) => a.path === artifact.path);
-  if (i >= 0) manifest.artifacts[i] = artifact;
-  else manifest.artifacts.push(artifact);
+  manifest.artifacts = [...manifest.artifacts.filter((a) => a.path !== artifact.path), artifact].sort((a, b) => compareNames(a.path, b.path));
 }
 
 export function removeArtifacts(manifest: Manifest, predicate: (a: Artifact) => boolean): Artifact[] {

@@ -1,4 +1,4 @@
-import { CodedError, type CodedErrorOptions } from '@mcp-release/manifest';
+import { CodedError, type CodedErrorOptions } from '@mcp-release/manifest/errors';
 
 export class PipelineError extends CodedError {}
 

@@ -9,3 +9,4 @@ export * from './build-native.js';
 export * from './checksums.js';
 export * from './pipelines.js';
 export * from './run.js';
+export * from './smoke-mcp.js';

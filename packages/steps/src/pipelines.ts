@@ -4,6 +4,7 @@ import { buildNpmStep } from './build-npm.js';
 import { checksumsStep } from './checksums.js';
 import type { ReleaseOptions } from './options.js';
 import { planStep } from './plan.js';
+import { smokeMcpStep } from './smoke-mcp.js';
 
 /**
  * The release order, in one place. Each later issue inserts its steps here; the comments say why
@@ -19,7 +20,10 @@ export const releaseSteps = {
   // 3. Build the native artifacts with meson; `meson test` is a gate inside this step, so a
   //    failing native test stops the release before anything is staged.
   buildNative: buildNativeStep,
-  // 4. Checksums come after every file exists and before anything signs or uploads them.
+  // 4. The packed MCP server is installed from its tarball, started over stdio and made to score
+  //    with the native CLI just built: the exact bytes that will be published must work.
+  smokeMcp: smokeMcpStep,
+  // 5. Checksums come after every file exists and before anything signs or uploads them.
   checksums: checksumsStep,
 } satisfies Record<string, Step<ReleaseOptions>>;
 
@@ -30,13 +34,14 @@ export const buildPipeline: ReadonlyArray<Step<ReleaseOptions>> = [releaseSteps.
 export const checksumsPipeline: ReadonlyArray<Step<ReleaseOptions>> = [releaseSteps.checksums];
 
 /** `mcp-release rehearse`: every step that exists, in release order, offline. */
-export const rehearsalPipeline: ReadonlyArray<Step<ReleaseOptions>> = [releaseSteps.plan, releaseSteps.buildNpm, releaseSteps.buildNative, releaseSteps.checksums];
+export const rehearsalPipeline: ReadonlyArray<Step<ReleaseOptions>> = [releaseSteps.plan, releaseSteps.buildNpm, releaseSteps.buildNative, releaseSteps.smokeMcp, releaseSteps.checksums];
 
 /** One pipeline per step, for the per-step actions and commands (a workflow job runs one). */
 export const pipelines = {
   plan: [releaseSteps.plan],
   'build-npm': [releaseSteps.buildNpm],
   'build-native': [releaseSteps.buildNative],
+  'smoke-mcp': [releaseSteps.smokeMcp],
   build: buildPipeline,
   checksums: checksumsPipeline,
   rehearse: rehearsalPipeline,

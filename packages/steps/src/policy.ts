@@ -19,6 +19,8 @@ export interface Policy {
   release?: { tag?: string };
   packages: Array<{ path: string; tag?: string }>;
   native?: NativePolicy;
+  /** The MCP server package whose packed tarball is smoke-tested before anything is published. */
+  mcp?: { package: string };
 }
 
 const ajv = new Ajv({ allErrors: true, strict: false });

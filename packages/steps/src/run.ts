@@ -36,6 +36,7 @@ export interface ReleaseRunInput {
   /** Release without native artifacts. */
   noNative?: boolean;
   timestamp?: ReleaseOptions['timestamp'];
+  vmafBin?: string;
   platform?: string;
   deps?: Partial<Deps>;
   log?: Logger;
@@ -80,6 +81,7 @@ export async function runRelease(input: ReleaseRunInput): Promise<ReleaseRunOutp
     policy,
     ...(native ? { native } : {}),
     platform: input.platform ?? currentPlatform(),
+    ...(input.vmafBin ? { vmafBin: input.vmafBin } : {}),
     ...(input.timestamp ? { timestamp: input.timestamp } : {}),
   };
 
