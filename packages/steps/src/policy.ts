@@ -21,6 +21,8 @@ export interface Policy {
   native?: NativePolicy;
   /** The MCP server package whose packed tarball is smoke-tested before anything is published. */
   mcp?: { package: string };
+  /** npm trusted-publisher bindings (which workflow may publish which package). */
+  trustedPublishers?: Array<{ package: string; repository: string; workflow: string; environment?: string }>;
 }
 
 const ajv = new Ajv({ allErrors: true, strict: false });

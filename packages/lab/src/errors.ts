@@ -1,0 +1,3 @@
+import { CodedError } from '@mcp-release/manifest/errors';
+
+export class LabError extends CodedError {}

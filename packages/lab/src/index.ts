@@ -1,0 +1,4 @@
+export * from './errors.js';
+export * from './harness.js';
+export * from './state.js';
+export * from './oidc.js';
