@@ -1,4 +1,4 @@
-import { mkdir, symlink } from 'node:fs/promises';
+import { copyFile, mkdir, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { run } from '../helpers/cli.js';
@@ -18,7 +18,25 @@ describe('bootstrap', () => {
     await symlink(process.execPath, path.join(bin, 'node'));
     const r = await run(process.execPath, [path.join(REPO_ROOT, 'scripts/bootstrap.mjs')], { env: { PATH: bin, MCP_RELEASE_NO_APT: '1', HOME: process.env.HOME } });
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/missing native build tools: meson, ninja, nasm/);
-    expect(r.stderr).toMatch(/fix: install them: sudo apt-get install meson ninja-build nasm/);
+    expect(r.stderr).toMatch(/missing build tools: meson, ninja, nasm, pkg-config, cc, readelf, openssl, gh/);
+    expect(r.stderr).toMatch(/fix: install them: sudo apt-get install meson ninja-build nasm pkg-config gcc binutils openssl gh/);
+  });
+
+  it('notices packages that differ from the lockfile, runs npm ci, and says what to do when that fails', async () => {
+    const repo = await tempDir();
+    await mkdir(path.join(repo, 'scripts'));
+    await copyFile(path.join(REPO_ROOT, 'scripts/bootstrap.mjs'), path.join(repo, 'scripts/bootstrap.mjs'));
+    await writeFile(path.join(repo, 'package.json'), JSON.stringify({ name: 'x', version: '1.0.0', dependencies: { 'left-pad': '1.3.0' } }));
+    await writeFile(
+      path.join(repo, 'package-lock.json'),
+      JSON.stringify({ name: 'x', version: '1.0.0', lockfileVersion: 3, requires: true, packages: { '': { name: 'x', version: '1.0.0', dependencies: { 'left-pad': '1.3.0' } }, 'node_modules/left-pad': { version: '1.3.0' } } }),
+    );
+    await mkdir(path.join(repo, 'node_modules/left-pad'), { recursive: true });
+    await writeFile(path.join(repo, 'node_modules/left-pad/package.json'), JSON.stringify({ name: 'left-pad', version: '1.2.0' }));
+    // An unreachable registry makes npm ci fail at once, offline.
+    const r = await run(process.execPath, [path.join(repo, 'scripts/bootstrap.mjs'), '--no-native'], { cwd: repo, env: { ...process.env, npm_config_registry: 'http://127.0.0.1:9/', npm_config_fetch_retries: '0', npm_config_cache: path.join(repo, 'cache') } });
+    expect(r.stderr).toMatch(/1 package\(s\) differ from package-lock.json \(node_modules\/left-pad…\); running npm ci/);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/bootstrap: npm ci failed\n {2}fix: check that the npm registry is reachable/);
   });
 });

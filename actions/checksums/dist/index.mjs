@@ -1,7 +1,7 @@
 import { createRequire as __mcpReleaseRequire } from 'node:module'; const require = __mcpReleaseRequire(import.meta.url);
 import {
   runAction
-} from "../../_chunks/chunk-W3FMTRBG.mjs";
+} from "../../_chunks/chunk-OF7WPOLT.mjs";
 
 // actions/checksums/src/index.ts
 await runAction("checksums");

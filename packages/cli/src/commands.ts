@@ -91,6 +91,22 @@ export const COMMANDS: CommandSpec[] = [
     details: 'The tarball is installed into an empty temporary project with npm, exactly as a user installs it.',
   },
   {
+    name: 'lab',
+    summary: 'start or stop the offline lab: GitHub OIDC, Sigstore, the npm registry and GitHub Releases on 127.0.0.1',
+    usage: 'mcp-release lab start|stop|env [--state DIR] [--port 0] [--json]',
+    positional: 'ACTION',
+    options: {
+      state: { type: 'string', value: 'DIR', help: 'state folder: keys, registry storage, releases, lab.json (default: out/lab)' },
+      port: { type: 'string', value: 'N', help: 'only 0: every service takes a port the system chooses (they are printed and kept in lab.json)' },
+      policy: common.policy as OptionSpec,
+      repo: common.repo as OptionSpec,
+      json: common.json as OptionSpec,
+      help: common.help as OptionSpec,
+    },
+    details:
+      'start runs in the foreground until stopped (Ctrl-C, or `mcp-release lab stop` from another shell) and prints the URLs\nand the environment of a release run as export lines (--json: one JSON line). The trusted-publisher bindings come\nfrom the release policy. env prints that environment again for a running lab.',
+  },
+  {
     name: 'checksums',
     summary: 'hash every release file in --out and write SHA256SUMS',
     usage: 'mcp-release checksums [--out DIR] [--json]',

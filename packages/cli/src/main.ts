@@ -7,6 +7,7 @@ import { runRelease, smokeMcp, type ReleaseRunInput } from '@mcp-release/steps';
 import pkg from '../package.json' with { type: 'json' };
 import { COMMANDS, commandHelp, mainHelp, type CommandSpec } from './commands.js';
 import { CliError } from './errors.js';
+import { labCommand } from './lab-command.js';
 
 export interface CliIo {
   stdout: (text: string) => void;
@@ -89,6 +90,10 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     const json = values.json === true;
     const log: Logger = streamLogger(io.stderr);
     if (spec.name === 'smoke-mcp') return await runSmoke(values, io, json, log);
+    if (spec.name === 'lab') {
+      const repoRoot = path.resolve(io.cwd, (values.repo as string | undefined) ?? repoRootOf(io.cwd));
+      return await labCommand(values._positional, { ...values, repoRoot }, io, log);
+    }
     const repoRoot = path.resolve(io.cwd, (values.repo as string | undefined) ?? repoRootOf(io.cwd));
     const outDir = path.resolve(io.cwd, (values.out as string | undefined) ?? path.join(repoRoot, DEFAULT_OUT[spec.name] ?? 'out/release-run'));
     const nativeSource = values['native-source'] as string | undefined;

@@ -69,10 +69,10 @@ interface RouteEntry {
   handler: Handler;
 }
 
-/** Turns `/repos/:owner/:repo/releases/:id` into a regular expression with named parts. */
+/** Turns `/repos/:owner/:repo/releases/:id` into a regular expression with named parts; `:rest*` spans slashes. */
 function compile(pattern: string): { re: RegExp; keys: string[] } {
   const keys: string[] = [];
-  const src = pattern.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/:(\w+)(\\\*)?/g, (_m, k: string, star?: string) => {
+  const src = pattern.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/:(\w+)(\\\*)?/g, (_m, k: string, star?: string) => {
     keys.push(k);
     return star ? '(.+)' : '([^/]+)';
   });

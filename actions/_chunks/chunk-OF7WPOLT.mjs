@@ -54847,6 +54847,40 @@ var release_policy_schema_default = {
           description: "npm name of the MCP server package; its packed tarball is installed, started and made to score before anything is published"
         }
       }
+    },
+    trustedPublishers: {
+      description: "npm trusted-publisher bindings: which workflow may publish which package through OIDC (the registry checks the ID token against these, as npm does).",
+      type: "array",
+      items: {
+        type: "object",
+        additionalProperties: false,
+        required: [
+          "package",
+          "repository",
+          "workflow"
+        ],
+        properties: {
+          package: {
+            type: "string",
+            minLength: 1
+          },
+          repository: {
+            type: "string",
+            pattern: "^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$",
+            description: "owner/name"
+          },
+          workflow: {
+            type: "string",
+            pattern: "^[A-Za-z0-9_.-]+\\.ya?ml$",
+            description: "the workflow file name, e.g. release.yml"
+          },
+          environment: {
+            type: "string",
+            minLength: 1,
+            description: "the GitHub environment the publishing job must run in"
+          }
+        }
+      }
     }
   }
 };
