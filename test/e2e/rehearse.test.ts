@@ -6,10 +6,19 @@ import { readManifest } from '@mcp-release/manifest';
 import { cli } from '../helpers/cli.js';
 import { tempDir } from '../helpers/tmp.js';
 
+/**
+ * Everything a rehearsal writes, minus what is documented as run-specific: Sigstore bundles
+ * (fresh certificates, log entries and timestamps each run) and their records in the manifest.
+ */
 async function releaseBytes(out: string): Promise<Record<string, string>> {
   const files: Record<string, string> = {};
-  for (const f of (await readdir(path.join(out, 'release'))).sort()) files[f] = (await readFile(path.join(out, 'release', f))).toString('base64');
-  files['manifest.json'] = await readFile(path.join(out, 'manifest.json'), 'utf8');
+  for (const f of (await readdir(path.join(out, 'release'))).sort()) {
+    if (!f.endsWith('.sigstore.json')) files[f] = (await readFile(path.join(out, 'release', f))).toString('base64');
+  }
+  const manifest = JSON.parse(await readFile(path.join(out, 'manifest.json'), 'utf8'));
+  manifest.artifacts = manifest.artifacts.filter((a: { kind: string }) => a.kind !== 'sigstore-bundle' && a.kind !== 'provenance');
+  for (const step of ['sign', 'provenance']) delete manifest.steps[step];
+  files['manifest.json'] = JSON.stringify(manifest, null, 2);
   return files;
 }
 
@@ -21,11 +30,12 @@ describe('mcp-release rehearse (end to end, real npm, git, meson, ninja, gcc)', 
     expect(ra.code, ra.stderr).toBe(0);
     const result = JSON.parse(ra.stdout);
     expect(result.ok).toBe(true);
-    expect(result.steps.map((s: { name: string; state: string }) => `${s.name}:${s.state}`)).toEqual(['plan:succeeded', 'build-npm:succeeded', 'build-native:succeeded', 'smoke-mcp:succeeded', 'checksums:succeeded']);
+    expect(result.steps.map((s: { name: string; state: string }) => `${s.name}:${s.state}`)).toEqual(['plan:succeeded', 'build-npm:succeeded', 'build-native:succeeded', 'smoke-mcp:succeeded', 'checksums:succeeded', 'sign:succeeded']);
     expect(ra.stderr).toMatch(/compiling \d+\/\d+/); // progress from the long step
 
     const manifest = await readManifest(path.join(a, 'manifest.json'));
-    expect(manifest.artifacts.map((x) => x.kind).sort()).toEqual(['checksums', 'models-archive', 'native-cli', 'native-library', 'npm-tarball', 'npm-tarball']);
+    expect(manifest.artifacts.filter((x) => x.kind !== 'sigstore-bundle').map((x) => x.kind).sort()).toEqual(['checksums', 'models-archive', 'native-cli', 'native-library', 'npm-tarball', 'npm-tarball']);
+    expect(manifest.artifacts.filter((x) => x.kind === 'sigstore-bundle').map((x) => x.meta?.signs).sort()).toEqual(manifest.artifacts.filter((x) => x.kind !== 'sigstore-bundle').map((x) => x.path).sort());
     expect(manifest.steps['smoke-mcp']?.data).toMatchObject({ package: 'vmaf-mcp', tools: ['list_backends', 'list_models', 'vmaf_benchmark', 'vmaf_score'] });
     expect(manifest.native?.['linux-x64']?.options).toMatchObject({ enable_float: true });
     expect(execFileSync('sha256sum', ['-c', 'SHA256SUMS'], { cwd: path.join(a, 'release'), encoding: 'utf8' }).match(/: OK/g)).toHaveLength(5);

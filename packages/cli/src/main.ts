@@ -1,9 +1,10 @@
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { formatError, isCodedError } from '@mcp-release/manifest';
+import { formatError, isCodedError, readManifest } from '@mcp-release/manifest';
 import { exec, formatBytes, formatDuration, streamLogger, type Logger } from '@mcp-release/pipeline';
-import { runRelease, smokeMcp, type ReleaseRunInput } from '@mcp-release/steps';
+import { DEFAULT_POLICY_PATH, layoutFor, loadPolicy, runRelease, smokeMcp, type ReleaseRunInput } from '@mcp-release/steps';
+import { startLab } from '@mcp-release/lab';
 import pkg from '../package.json' with { type: 'json' };
 import { COMMANDS, commandHelp, mainHelp, type CommandSpec } from './commands.js';
 import { CliError } from './errors.js';
@@ -111,7 +112,15 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
       deps: { env: io.env },
       log,
     };
-    const { run, manifest, layout } = await runRelease(input);
+    const lab = spec.name === 'rehearse' && !io.env.ACTIONS_ID_TOKEN_REQUEST_URL ? await startRehearsalLab(repoRoot, outDir, input.policyPath, log) : undefined;
+    if (lab) input.deps = { env: { ...io.env, ...lab.env } };
+    let result;
+    try {
+      result = await runRelease(input);
+    } finally {
+      await lab?.stop();
+    }
+    const { run, manifest, layout } = result;
     if (json) {
       io.stdout(
         `${JSON.stringify(
@@ -145,6 +154,25 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     if (!isCodedError(err) && io.env.MCP_RELEASE_DEBUG) io.stderr(`${(err as Error).stack}\n`);
     return usage ? 2 : 1;
   }
+}
+
+/**
+ * The rehearsal's outside world: the lab, in-process, with its state in `<out>/lab` so that a
+ * re-run into the same folder keeps its trust root. Its tokens carry the planned commit as `sha`,
+ * as GitHub's do. The lab registry is not the install registry: only publishing goes there.
+ */
+async function startRehearsalLab(repoRoot: string, outDir: string, policyPath: string | undefined, log: Logger): Promise<{ env: Record<string, string>; stop(): Promise<void> }> {
+  const policy = await loadPolicy(policyPath ?? path.join(repoRoot, DEFAULT_POLICY_PATH));
+  let commit = '';
+  try {
+    commit = (await readManifest(layoutFor(outDir).manifestPath)).plan.commit;
+  } catch {
+    commit = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: repoRoot, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  }
+  log.info('starting the lab (GitHub OIDC, Sigstore, npm registry, GitHub API) on 127.0.0.1');
+  const lab = await startLab({ stateDir: path.join(outDir, 'lab'), trustedPublishers: policy.trustedPublishers ?? [], claims: { sha: commit } });
+  const env = Object.fromEntries(Object.entries(lab.env).filter(([k]) => k !== 'NPM_CONFIG_REGISTRY'));
+  return { env, stop: () => lab.stop() };
 }
 
 async function runSmoke(values: ReturnType<typeof parse>, io: CliIo, json: boolean, log: Logger): Promise<number> {

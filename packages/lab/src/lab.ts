@@ -86,6 +86,7 @@ export async function startLab(options: LabOptions): Promise<Lab> {
       GITHUB_API_URL: github.url,
       GITHUB_TOKEN: github.token,
       NPM_CONFIG_REGISTRY: registry.url,
+      MCP_RELEASE_NPM_REGISTRY: registry.url,
       NPM_CONFIG_PROVENANCE: 'false',
       MCP_RELEASE_FULCIO_URL: urls.fulcio,
       MCP_RELEASE_REKOR_URL: urls.rekor,

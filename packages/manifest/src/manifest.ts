@@ -154,7 +154,17 @@ export function artifactsOfKind(manifest: Manifest, ...kinds: ArtifactKind[]): A
   return manifest.artifacts.filter((a) => kinds.includes(a.kind)).sort((a, b) => compareNames(a.path, b.path));
 }
 
-/** Release files that a checksum file covers: everything but the checksum file and signatures over it. */
+/** Sigstore bundles: signatures (`<file>.sigstore.json`) and signed provenance statements. */
+export function isBundle(a: Artifact): boolean {
+  return a.kind === 'sigstore-bundle' || a.kind === 'provenance';
+}
+
+/** Release files that SHA256SUMS covers: everything but itself and the Sigstore bundles. */
 export function checksummedArtifacts(manifest: Manifest): Artifact[] {
-  return manifest.artifacts.filter((a) => a.kind !== 'checksums' && a.kind !== 'sigstore-bundle').sort((a, b) => compareNames(a.path, b.path));
+  return manifest.artifacts.filter((a) => a.kind !== 'checksums' && !isBundle(a)).sort((a, b) => compareNames(a.path, b.path));
+}
+
+/** Release files that get a `<file>.sigstore.json`: every file that is not itself a bundle, SHA256SUMS included. */
+export function signedArtifacts(manifest: Manifest): Artifact[] {
+  return manifest.artifacts.filter((a) => !isBundle(a)).sort((a, b) => compareNames(a.path, b.path));
 }

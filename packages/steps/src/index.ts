@@ -10,3 +10,5 @@ export * from './checksums.js';
 export * from './pipelines.js';
 export * from './run.js';
 export * from './smoke-mcp.js';
+export * from './sign.js';
+export * from './sigstore/signing.js';

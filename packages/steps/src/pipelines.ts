@@ -4,6 +4,7 @@ import { buildNpmStep } from './build-npm.js';
 import { checksumsStep } from './checksums.js';
 import type { ReleaseOptions } from './options.js';
 import { planStep } from './plan.js';
+import { signStep } from './sign.js';
 import { smokeMcpStep } from './smoke-mcp.js';
 
 /**
@@ -25,6 +26,10 @@ export const releaseSteps = {
   smokeMcp: smokeMcpStep,
   // 5. Checksums come after every file exists and before anything signs or uploads them.
   checksums: checksumsStep,
+  // 6. Every release file, SHA256SUMS included, gets a keyless Sigstore bundle. Signing comes
+  //    after the checksums so that the checksum file is signed too, and before anything is
+  //    uploaded or published, so that nothing public is ever unsigned.
+  sign: signStep,
 } satisfies Record<string, Step<ReleaseOptions>>;
 
 /** `mcp-release build`: the build steps, no checksums. */
@@ -34,7 +39,14 @@ export const buildPipeline: ReadonlyArray<Step<ReleaseOptions>> = [releaseSteps.
 export const checksumsPipeline: ReadonlyArray<Step<ReleaseOptions>> = [releaseSteps.checksums];
 
 /** `mcp-release rehearse`: every step that exists, in release order, offline. */
-export const rehearsalPipeline: ReadonlyArray<Step<ReleaseOptions>> = [releaseSteps.plan, releaseSteps.buildNpm, releaseSteps.buildNative, releaseSteps.smokeMcp, releaseSteps.checksums];
+export const rehearsalPipeline: ReadonlyArray<Step<ReleaseOptions>> = [
+  releaseSteps.plan,
+  releaseSteps.buildNpm,
+  releaseSteps.buildNative,
+  releaseSteps.smokeMcp,
+  releaseSteps.checksums,
+  releaseSteps.sign,
+];
 
 /** One pipeline per step, for the per-step actions and commands (a workflow job runs one). */
 export const pipelines = {
@@ -44,6 +56,7 @@ export const pipelines = {
   'smoke-mcp': [releaseSteps.smokeMcp],
   build: buildPipeline,
   checksums: checksumsPipeline,
+  sign: [releaseSteps.sign],
   rehearse: rehearsalPipeline,
 } as const satisfies Record<string, ReadonlyArray<Step<ReleaseOptions>>>;
 export type PipelineName = keyof typeof pipelines;

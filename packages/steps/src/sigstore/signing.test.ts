@@ -1,0 +1,93 @@
+import { randomBytes } from 'node:crypto';
+import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { bundleFromJSON } from '@sigstore/bundle';
+import { TrustedRoot } from '@sigstore/protobuf-specs';
+import { toSignedEntity, toTrustMaterial, Verifier } from '@sigstore/verify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { OidcService, startSigstore, type SigstoreLab } from '@mcp-release/lab';
+import { caught, tempDir } from '../../../../test/helpers/tmp.js';
+import { githubIdentity, mapLimit, ReleaseSigner } from './signing.js';
+
+const oidc = new OidcService();
+let sigstore: SigstoreLab;
+let env: NodeJS.ProcessEnv;
+
+beforeAll(async () => {
+  await oidc.start();
+  sigstore = await startSigstore({ oidcIssuer: oidc.issuer, jwksUri: `${oidc.issuer}/.well-known/jwks` });
+  env = { ACTIONS_ID_TOKEN_REQUEST_URL: oidc.requestUrl, ACTIONS_ID_TOKEN_REQUEST_TOKEN: oidc.requestToken };
+});
+afterAll(async () => {
+  await sigstore.stop();
+  await oidc.stop();
+});
+
+const SAN = 'https://github.com/mcp-release/vmaf-mcp/.github/workflows/release.yml@refs/heads/main';
+
+function verifier(): Verifier {
+  return new Verifier(toTrustMaterial(TrustedRoot.fromJSON(sigstore.trustedRoot)));
+}
+
+describe('ReleaseSigner', () => {
+  it('signs a file in one streamed pass into a v0.3 bundle with one certificate, a log entry and a timestamp', async () => {
+    const dir = await tempDir();
+    const file = path.join(dir, 'libvmaf.so');
+    const data = randomBytes(3 * 1024 * 1024 + 5);
+    await writeFile(file, data);
+    const signer = new ReleaseSigner({ fulcio: sigstore.urls.fulcio, rekor: sigstore.urls.rekor, tsa: sigstore.urls.tsa }, githubIdentity(env));
+    const { bundle, size } = await signer.signFile(file);
+    expect(size).toBe(data.length);
+    expect(bundle.mediaType).toBe('application/vnd.dev.sigstore.bundle.v0.3+json');
+    expect(bundle.verificationMaterial.certificate?.rawBytes).toBeTruthy();
+    expect(bundle.verificationMaterial.x509CertificateChain).toBeUndefined();
+    expect(bundle.verificationMaterial.tlogEntries[0]?.inclusionProof?.checkpoint?.envelope).toBeTruthy();
+    expect(bundle.verificationMaterial.timestampVerificationData?.rfc3161Timestamps).toHaveLength(1);
+    const policy = { subjectAlternativeName: SAN, extensions: { issuer: oidc.issuer } };
+    expect(() => verifier().verify(toSignedEntity(bundleFromJSON(bundle), data), policy)).not.toThrow();
+    expect(() => verifier().verify(toSignedEntity(bundleFromJSON(bundle), Buffer.concat([data, Buffer.of(1)])), policy)).toThrow();
+
+    const statement = { _type: 'https://in-toto.io/Statement/v1', subject: [{ name: 'libvmaf.so', digest: { sha256: 'ab'.repeat(32) } }], predicateType: 'https://example.invalid/p', predicate: {} };
+    const dsse = await signer.signStatement(statement);
+    expect(dsse.mediaType).toBe('application/vnd.dev.sigstore.bundle.v0.3+json');
+    expect(dsse.verificationMaterial.certificate).toBeTruthy();
+    expect(() => verifier().verify(toSignedEntity(bundleFromJSON(dsse)), policy)).not.toThrow();
+    expect(JSON.parse(Buffer.from(dsse.dsseEnvelope?.payload as string, 'base64').toString())).toEqual(statement);
+    void readFile;
+  });
+
+  it('says exactly which permission is missing when the job has no OIDC token', async () => {
+    const signer = new ReleaseSigner({ fulcio: sigstore.urls.fulcio, rekor: sigstore.urls.rekor }, githubIdentity({}));
+    const err = await caught(() => signer.certificate());
+    expect(err).toMatchObject({ code: 'OIDC_TOKEN_UNAVAILABLE' });
+    expect(err.hint).toMatch(/permissions: id-token: write/);
+  });
+
+  it('names the failing service when Rekor keeps failing, after retrying it', async () => {
+    const dir = await tempDir();
+    await writeFile(path.join(dir, 'x'), 'x');
+    sigstore.rekor.chaos.add({ route: '^/api/v1/log/entries$', method: 'POST', count: 10, fault: { kind: 'status', status: 503 } });
+    try {
+      const signer = new ReleaseSigner({ fulcio: sigstore.urls.fulcio, rekor: sigstore.urls.rekor }, githubIdentity(env));
+      const err = await caught(() => signer.signFile(path.join(dir, 'x')));
+      expect(err).toMatchObject({ code: 'SIGSTORE_WITNESS_FAILED', message: expect.stringContaining('Rekor') });
+      expect(sigstore.rekor.log.filter((r) => r.fault === 'status').length).toBe(4); // the first try and three retries
+    } finally {
+      sigstore.rekor.chaos.clear();
+    }
+  });
+
+  it('mapLimit keeps order and bounds concurrency', async () => {
+    let running = 0;
+    let peak = 0;
+    const out = await mapLimit([1, 2, 3, 4, 5, 6, 7], 3, async (n) => {
+      running += 1;
+      peak = Math.max(peak, running);
+      await new Promise((r) => setTimeout(r, 5));
+      running -= 1;
+      return n * 2;
+    });
+    expect(out).toEqual([2, 4, 6, 8, 10, 12, 14]);
+    expect(peak).toBe(3);
+  });
+});
