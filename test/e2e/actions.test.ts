@@ -99,8 +99,18 @@ describe('the GitHub actions', () => {
     const bad = await runAction('actions/umbrella/dist/index.mjs', { step: 'publish-everything', 'out-dir': out });
     expect(bad.code).toBe(1);
     expect(bad.stdout).toMatch(/::error::error ACTION_INPUT: step "publish-everything" is not a step/);
-    expect(bad.stdout).toMatch(/fix: set with: step: to one of plan, build-npm, build-native, smoke-mcp, checksums/);
+    expect(bad.stdout).toMatch(/fix: set with: step: to one of plan, build-npm, build-native, smoke-mcp, verify-script, checksums, sign, provenance/);
     expect(bad.summary).toMatch(/Result: \*\*failed\*\*/);
+  });
+
+  it('the sign action in a job without id-token: write says which permission to add', async () => {
+    const out = await tempDir();
+    expect((await cli(['build', '--out', out, '--no-native'])).code).toBe(0);
+    const env: Record<string, string> = { 'out-dir': out };
+    const r = await runAction('actions/sign/dist/index.mjs', env);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/::error::error OIDC_TOKEN_UNAVAILABLE: this job has no OIDC token to sign with/);
+    expect(r.stdout).toMatch(/fix: give the signing job `permissions: id-token: write`/);
   });
 
   it('a step action without a plan fails with the fix, not a stack trace', async () => {

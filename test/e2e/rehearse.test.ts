@@ -30,15 +30,35 @@ describe('mcp-release rehearse (end to end, real npm, git, meson, ninja, gcc)', 
     expect(ra.code, ra.stderr).toBe(0);
     const result = JSON.parse(ra.stdout);
     expect(result.ok).toBe(true);
-    expect(result.steps.map((s: { name: string; state: string }) => `${s.name}:${s.state}`)).toEqual(['plan:succeeded', 'build-npm:succeeded', 'build-native:succeeded', 'smoke-mcp:succeeded', 'checksums:succeeded', 'sign:succeeded']);
+    expect(result.steps.map((s: { name: string; state: string }) => `${s.name}:${s.state}`)).toEqual(['plan:succeeded', 'build-npm:succeeded', 'build-native:succeeded', 'smoke-mcp:succeeded', 'verify-script:succeeded', 'checksums:succeeded', 'sign:succeeded', 'provenance:succeeded', 'verify:succeeded']);
     expect(ra.stderr).toMatch(/compiling \d+\/\d+/); // progress from the long step
 
     const manifest = await readManifest(path.join(a, 'manifest.json'));
-    expect(manifest.artifacts.filter((x) => x.kind !== 'sigstore-bundle').map((x) => x.kind).sort()).toEqual(['checksums', 'models-archive', 'native-cli', 'native-library', 'npm-tarball', 'npm-tarball']);
-    expect(manifest.artifacts.filter((x) => x.kind === 'sigstore-bundle').map((x) => x.meta?.signs).sort()).toEqual(manifest.artifacts.filter((x) => x.kind !== 'sigstore-bundle').map((x) => x.path).sort());
+    expect(manifest.artifacts.filter((x) => x.kind !== 'sigstore-bundle').map((x) => x.kind).sort()).toEqual(['checksums', 'models-archive', 'native-cli', 'native-library', 'npm-tarball', 'npm-tarball', 'provenance', 'provenance', 'verify-script']);
+    expect(manifest.artifacts.filter((x) => x.kind === 'sigstore-bundle').map((x) => x.meta?.signs).sort()).toEqual(manifest.artifacts.filter((x) => x.kind !== 'sigstore-bundle' && x.kind !== 'provenance').map((x) => x.path).sort());
     expect(manifest.steps['smoke-mcp']?.data).toMatchObject({ package: 'vmaf-mcp', tools: ['list_backends', 'list_models', 'vmaf_benchmark', 'vmaf_score'] });
     expect(manifest.native?.['linux-x64']?.options).toMatchObject({ enable_float: true });
-    expect(execFileSync('sha256sum', ['-c', 'SHA256SUMS'], { cwd: path.join(a, 'release'), encoding: 'utf8' }).match(/: OK/g)).toHaveLength(5);
+    expect(execFileSync('sha256sum', ['-c', 'SHA256SUMS'], { cwd: path.join(a, 'release'), encoding: 'utf8' }).match(/: OK/g)).toHaveLength(6);
+
+    // A consumer's checks of the rehearsal's output, with the lab's trust root.
+    const trustedRoot = path.join(a, 'lab', 'trusted_root.json');
+    const verify = await cli(['verify', '--dir', path.join(a, 'release'), '--trusted-root', trustedRoot, '--json']);
+    expect(verify.code, verify.stdout).toBe(0);
+    expect(JSON.parse(verify.stdout).status).toBe('verified');
+    const identity = 'https://github.com/mcp-release/vmaf-mcp/.github/workflows/release.yml@refs/heads/main';
+    const issuer = 'https://token.actions.githubusercontent.com';
+    const tarball = path.join(a, 'release', 'vmaf-mcp-0.1.0.tgz');
+    const one = await cli(['verify-bundle', '--bundle', `${tarball}.sigstore.json`, '--certificate-identity', identity, '--certificate-oidc-issuer', issuer, '--trusted-root', trustedRoot, tarball]);
+    expect(one.code, one.stderr).toBe(0);
+    expect(one.stdout).toMatch(/^Verified OK/);
+    const wrongIssuer = await cli(['verify-bundle', '--bundle', `${tarball}.sigstore.json`, '--certificate-identity', identity, '--certificate-oidc-issuer', 'https://accounts.example.invalid', '--trusted-root', trustedRoot, tarball]);
+    expect(wrongIssuer.code).toBe(1);
+    expect(wrongIssuer.stderr).toMatch(/error VERIFY_ISSUER_MISMATCH/);
+    const offline = await cli(['verify-bundle', '--offline', '--bundle', `${tarball}.sigstore.json`, '--certificate-identity', identity, '--certificate-oidc-issuer', issuer, tarball], { env: { ...process.env, MCP_RELEASE_TRUSTED_ROOT: '' } });
+    expect(offline.code).toBe(3);
+    const usage = await cli(['verify-bundle', '--bundle', `${tarball}.sigstore.json`, '--certificate-oidc-issuer', issuer, tarball]);
+    expect(usage.code).toBe(2);
+    expect(usage.stderr).toMatch(/exactly one of --certificate-identity and --certificate-identity-regexp/);
 
     const rb = await cli(['rehearse', '--out', b]);
     expect(rb.code, rb.stderr).toBe(0);
@@ -54,7 +74,8 @@ describe('mcp-release rehearse (end to end, real npm, git, meson, ninja, gcc)', 
     const again = await cli(['rehearse', '--out', out, '--json']);
     expect(again.code).toBe(0);
     const steps = JSON.parse(again.stdout).steps as Array<{ name: string; state: string; reason?: string }>;
-    expect(steps.filter((s) => s.name !== 'plan').every((s) => s.state === 'skipped' && /already done/.test(s.reason ?? ''))).toBe(true);
+    expect(steps.filter((s) => s.name !== 'plan' && s.name !== 'verify').every((s) => s.state === 'skipped' && /already done/.test(s.reason ?? ''))).toBe(true);
+    expect(steps.find((s) => s.name === 'verify')?.state).toBe('succeeded'); // a consumer's check always runs
     expect(await releaseBytes(out)).toEqual(before);
   });
 

@@ -9,6 +9,7 @@ import pkg from '../package.json' with { type: 'json' };
 import { COMMANDS, commandHelp, mainHelp, type CommandSpec } from './commands.js';
 import { CliError } from './errors.js';
 import { labCommand } from './lab-command.js';
+import { verifyBundleCommand, verifyCommand } from './verify-commands.js';
 
 export interface CliIo {
   stdout: (text: string) => void;
@@ -91,6 +92,8 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     const json = values.json === true;
     const log: Logger = streamLogger(io.stderr);
     if (spec.name === 'smoke-mcp') return await runSmoke(values, io, json, log);
+    if (spec.name === 'verify-bundle') return await verifyBundleCommand(values, io);
+    if (spec.name === 'verify') return await verifyCommand(values, path.resolve(io.cwd, (values.repo as string | undefined) ?? repoRootOf(io.cwd)), io);
     if (spec.name === 'lab') {
       const repoRoot = path.resolve(io.cwd, (values.repo as string | undefined) ?? repoRootOf(io.cwd));
       return await labCommand(values._positional, { ...values, repoRoot }, io, log);

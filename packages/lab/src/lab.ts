@@ -8,7 +8,12 @@ import { OidcService, type GithubClaims } from './oidc.js';
 import { startRegistry, type RegistryLab, type TrustedPublisher } from './registry/index.js';
 import { startSigstore, type SigstoreLab } from './sigstore/index.js';
 
+/** The issuer of GitHub Actions' ID tokens; lab tokens carry it too. */
+export const GITHUB_ACTIONS_ISSUER = 'https://token.actions.githubusercontent.com';
+
 export interface LabOptions {
+  /** `iss` of the lab's tokens; GitHub's by default, so verification pins the same issuer as for real releases. */
+  issuer?: string;
   /** Keeps keys, the registry storage, releases and the log across restarts. */
   stateDir?: string;
   /** Claims of the tokens the OIDC service issues (the workflow the lab plays). */
@@ -54,10 +59,10 @@ export async function startLab(options: LabOptions): Promise<Lab> {
   await mkdir(stateDir, { recursive: true });
   const started: Array<{ stop(): Promise<void> }> = [];
   try {
-    const oidc = new OidcService(options.claims);
+    const oidc = new OidcService(options.claims, undefined, options.issuer ?? GITHUB_ACTIONS_ISSUER);
     await oidc.start(0, stateDir);
     started.push(oidc);
-    const jwksUri = `${oidc.issuer}/.well-known/jwks`;
+    const jwksUri = oidc.jwksUri;
     const sigstore = await startSigstore({ oidcIssuer: oidc.issuer, jwksUri, stateDir });
     started.push(sigstore);
     const registry = await startRegistry({ oidcIssuer: oidc.issuer, jwksUri, trustedPublishers: options.trustedPublishers, stateDir });
@@ -71,7 +76,7 @@ export async function startLab(options: LabOptions): Promise<Lab> {
     await sigstore.tufRootFile(tufRootPath);
 
     const urls: LabUrls = {
-      oidc: oidc.issuer,
+      oidc: oidc.service.url,
       fulcio: sigstore.urls.fulcio,
       rekor: sigstore.urls.rekor,
       tsa: sigstore.urls.tsa,

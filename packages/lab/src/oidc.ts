@@ -56,14 +56,21 @@ export class OidcService {
   private key!: Awaited<ReturnType<typeof importPKCS8>>;
   private jwk!: JWK;
   private readonly kid: string;
+  private readonly issuerOverride: string | undefined;
 
-  constructor(claims: Partial<GithubClaims> = {}, kid = 'lab-oidc-1') {
+  /**
+   * `issuer` is the `iss` of the tokens; by default the service's own URL. The lab uses GitHub's
+   * issuer string, so that what verifiers pin is what they pin for real releases (the JWKS is
+   * always fetched from this service's `jwksUri`, never from the issuer string).
+   */
+  constructor(claims: Partial<GithubClaims> = {}, kid = 'lab-oidc-1', issuer?: string) {
     this.claims = { ...DEFAULT_CLAIMS, ...claims } as GithubClaims;
     this.kid = kid;
+    this.issuerOverride = issuer;
     this.service.route('GET', '/.well-known/openid-configuration', (_req, res) =>
       sendJson(res, 200, {
         issuer: this.issuer,
-        jwks_uri: `${this.issuer}/.well-known/jwks`,
+        jwks_uri: this.jwksUri,
         subject_types_supported: ['public', 'pairwise'],
         response_types_supported: ['id_token'],
         claims_supported: ['sub', 'aud', 'exp', 'iat', 'iss', 'jti', 'nbf', ...Object.keys(DEFAULT_CLAIMS)],
@@ -87,7 +94,11 @@ export class OidcService {
   }
 
   get issuer(): string {
-    return this.service.url;
+    return this.issuerOverride ?? this.service.url;
+  }
+
+  get jwksUri(): string {
+    return `${this.service.url}/.well-known/jwks`;
   }
 
   /** The URL jobs use: the query already has a `?`, clients append `&audience=`. */

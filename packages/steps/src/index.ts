@@ -12,3 +12,6 @@ export * from './run.js';
 export * from './smoke-mcp.js';
 export * from './sign.js';
 export * from './sigstore/signing.js';
+export * from './provenance/index.js';
+export * from './verify/index.js';
+export * from './verify-step.js';

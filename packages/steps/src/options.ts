@@ -9,6 +9,8 @@ export interface ReleaseOptions {
   /** `linux-x64`, … (the matrix leg). */
   platform: string;
   /** How plan.timestamp is chosen when a new plan is frozen. */
+  /** A rehearsal (against the lab): uncommitted changes may be attested, marked as such. */
+  rehearsal?: boolean;
   /** A vmaf-compatible CLI for the MCP smoke test instead of the one this release built. */
   vmafBin?: string;
   timestamp?: { source: 'clock' | 'commit' } | { source: 'explicit'; epoch: number };

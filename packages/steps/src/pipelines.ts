@@ -4,8 +4,10 @@ import { buildNpmStep } from './build-npm.js';
 import { checksumsStep } from './checksums.js';
 import type { ReleaseOptions } from './options.js';
 import { planStep } from './plan.js';
+import { provenanceStep, verifyScriptStep } from './provenance/index.js';
 import { signStep } from './sign.js';
 import { smokeMcpStep } from './smoke-mcp.js';
+import { verifyReleaseStep } from './verify-step.js';
 
 /**
  * The release order, in one place. Each later issue inserts its steps here; the comments say why
@@ -24,12 +26,22 @@ export const releaseSteps = {
   // 4. The packed MCP server is installed from its tarball, started over stdio and made to score
   //    with the native CLI just built: the exact bytes that will be published must work.
   smokeMcp: smokeMcpStep,
-  // 5. Checksums come after every file exists and before anything signs or uploads them.
+  // 5. verify.sh: the consumer's check with only gh and cosign, with this release's exact
+  //    identity. It is a release file itself, so it comes before the checksums and is signed.
+  verifyScript: verifyScriptStep,
+  // 6. Checksums come after every file exists and before anything signs or uploads them.
   checksums: checksumsStep,
-  // 6. Every release file, SHA256SUMS included, gets a keyless Sigstore bundle. Signing comes
+  // 7. Every release file, SHA256SUMS included, gets a keyless Sigstore bundle. Signing comes
   //    after the checksums so that the checksum file is signed too, and before anything is
   //    uploaded or published, so that nothing public is ever unsigned.
   sign: signStep,
+  // 8. SLSA v1 provenance for every release file, and npm's own shape for the tarballs, each a
+  //    DSSE-signed in-toto statement. It needs every file signed first (it refuses otherwise) and
+  //    the job's token to name the planned commit.
+  provenance: provenanceStep,
+  // 9. The release folder is verified as a consumer would verify it, from the files alone,
+  //    before anything is uploaded or published.
+  verify: verifyReleaseStep,
 } satisfies Record<string, Step<ReleaseOptions>>;
 
 /** `mcp-release build`: the build steps, no checksums. */
@@ -44,8 +56,11 @@ export const rehearsalPipeline: ReadonlyArray<Step<ReleaseOptions>> = [
   releaseSteps.buildNpm,
   releaseSteps.buildNative,
   releaseSteps.smokeMcp,
+  releaseSteps.verifyScript,
   releaseSteps.checksums,
   releaseSteps.sign,
+  releaseSteps.provenance,
+  releaseSteps.verify,
 ];
 
 /** One pipeline per step, for the per-step actions and commands (a workflow job runs one). */
@@ -56,7 +71,9 @@ export const pipelines = {
   'smoke-mcp': [releaseSteps.smokeMcp],
   build: buildPipeline,
   checksums: checksumsPipeline,
+  'verify-script': [releaseSteps.verifyScript],
   sign: [releaseSteps.sign],
+  provenance: [releaseSteps.provenance],
   rehearse: rehearsalPipeline,
 } as const satisfies Record<string, ReadonlyArray<Step<ReleaseOptions>>>;
 export type PipelineName = keyof typeof pipelines;

@@ -23,6 +23,8 @@ export interface Policy {
   mcp?: { package: string };
   /** npm trusted-publisher bindings (which workflow may publish which package). */
   trustedPublishers?: Array<{ package: string; repository: string; workflow: string; environment?: string }>;
+  /** The signing identity consumers accept. */
+  signer?: { repository: string; workflow: string; ref: string; issuer?: string };
 }
 
 const ajv = new Ajv({ allErrors: true, strict: false });

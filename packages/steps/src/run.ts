@@ -81,6 +81,7 @@ export async function runRelease(input: ReleaseRunInput): Promise<ReleaseRunOutp
     policy,
     ...(native ? { native } : {}),
     platform: input.platform ?? currentPlatform(),
+    ...(input.pipeline === 'rehearse' ? { rehearsal: true } : {}),
     ...(input.vmafBin ? { vmafBin: input.vmafBin } : {}),
     ...(input.timestamp ? { timestamp: input.timestamp } : {}),
   };

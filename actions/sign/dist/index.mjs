@@ -1,0 +1,8 @@
+import { createRequire as __mcpReleaseRequire } from 'node:module'; const require = __mcpReleaseRequire(import.meta.url);
+import {
+  runAction
+} from "../../_chunks/chunk-JLHMVTXU.mjs";
+import "../../_chunks/chunk-WZFXOLV6.mjs";
+
+// actions/sign/src/index.ts
+await runAction("sign");
