@@ -1,4 +1,7 @@
-import { randomBytes } from 'node:crypto';
+import { execFile } from 'node:child_process';
+import { randomBytes, X509Certificate } from 'node:crypto';
+import { promisify } from 'node:util';
+import { SigstoreVerifier, type SigstoreBundle, type TrustedRoot as BrowserTrustedRoot } from '@freedomofpress/sigstore-browser';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { bundleFromJSON } from '@sigstore/bundle';
@@ -54,6 +57,44 @@ describe('ReleaseSigner', () => {
     expect(() => verifier().verify(toSignedEntity(bundleFromJSON(dsse)), policy)).not.toThrow();
     expect(JSON.parse(Buffer.from(dsse.dsseEnvelope?.payload as string, 'base64').toString())).toEqual(statement);
     void readFile;
+  });
+
+  it('makes bundles that an independent verifier and OpenSSL accept', async () => {
+    const dir = await tempDir();
+    const file = path.join(dir, 'models.tar.gz');
+    const data = randomBytes(200_000);
+    await writeFile(file, data);
+    const signer = new ReleaseSigner({ fulcio: sigstore.urls.fulcio, rekor: sigstore.urls.rekor, tsa: sigstore.urls.tsa }, githubIdentity(env));
+    const { bundle } = await signer.signFile(file);
+
+    // @freedomofpress/sigstore-browser: independent code, same trust root, exact identity
+    const browser = new SigstoreVerifier();
+    await browser.loadSigstoreRoot(sigstore.trustedRoot as unknown as BrowserTrustedRoot);
+    await expect(browser.verifyArtifact(SAN, oidc.issuer, bundle as unknown as SigstoreBundle, new Uint8Array(data))).resolves.toBeTruthy();
+    await expect(browser.verifyArtifact(`${SAN}x`, oidc.issuer, bundle as unknown as SigstoreBundle, new Uint8Array(data))).rejects.toThrow();
+    await expect(browser.verifyArtifact(SAN, oidc.issuer, bundle as unknown as SigstoreBundle, new Uint8Array(Buffer.concat([data, Buffer.of(0)])))).rejects.toThrow();
+
+    // OpenSSL: the chain to the Fulcio root at signing time, the signature over the file, the RFC 3161 token
+    const run = promisify(execFile);
+    const pem = (der: Buffer): string => `-----BEGIN CERTIFICATE-----\n${der.toString('base64').replace(/.{64}/g, '$&\n')}\n-----END CERTIFICATE-----\n`;
+    const chainOf = (key: string): Buffer[] =>
+      ((sigstore.trustedRoot[key] as Array<{ certChain: { certificates: Array<{ rawBytes: string }> } }>)[0]?.certChain.certificates ?? []).map((c) => Buffer.from(c.rawBytes, 'base64'));
+    const f = (n: string): string => path.join(dir, n);
+    const leaf = Buffer.from(bundle.verificationMaterial.certificate?.rawBytes as string, 'base64');
+    const [intermediate, root] = chainOf('certificateAuthorities');
+    await writeFile(f('leaf.pem'), pem(leaf));
+    await writeFile(f('intermediate.pem'), pem(intermediate as Buffer));
+    await writeFile(f('root.pem'), pem(root as Buffer));
+    const at = String(Math.floor(Date.parse(new X509Certificate(leaf).validFrom) / 1000) + 30);
+    expect((await run('openssl', ['verify', '-CAfile', f('root.pem'), '-untrusted', f('intermediate.pem'), '-attime', at, f('leaf.pem')])).stdout).toMatch(/OK/);
+    await writeFile(f('sig.bin'), Buffer.from(bundle.messageSignature?.signature as string, 'base64'));
+    await run('openssl', ['x509', '-in', f('leaf.pem'), '-pubkey', '-noout', '-out', f('pub.pem')]);
+    expect((await run('openssl', ['dgst', '-sha256', '-verify', f('pub.pem'), '-signature', f('sig.bin'), file])).stdout).toMatch(/Verified OK/);
+    const [tsaSigner, tsaRoot] = chainOf('timestampAuthorities');
+    await writeFile(f('tsa-signer.pem'), pem(tsaSigner as Buffer));
+    await writeFile(f('tsa-root.pem'), pem(tsaRoot as Buffer));
+    await writeFile(f('ts.tsr'), Buffer.from(bundle.verificationMaterial.timestampVerificationData?.rfc3161Timestamps[0]?.signedTimestamp as string, 'base64'));
+    expect((await run('openssl', ['ts', '-verify', '-in', f('ts.tsr'), '-data', f('sig.bin'), '-CAfile', f('tsa-root.pem'), '-untrusted', f('tsa-signer.pem')])).stdout).toMatch(/Verification: OK/);
   });
 
   it('says exactly which permission is missing when the job has no OIDC token', async () => {
