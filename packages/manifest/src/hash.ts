@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
+import { Transform } from 'node:stream';
 import { ManifestError } from './errors.js';
 
 export interface FileDigests {
@@ -63,4 +64,22 @@ export function readError(file: string, err: unknown): ManifestError {
 /** The npm registry's integrity string for a tarball: `sha512-<base64>`. */
 export function npmIntegrity(sha512Hex: string): string {
   return `sha512-${Buffer.from(sha512Hex, 'hex').toString('base64')}`;
+}
+
+/**
+ * A pass-through stream that hashes (sha256) and counts what flows through it, for pipelines
+ * that write a download or an upload to disk.
+ */
+export function hashingPassThrough(): { stream: Transform; result(): { sha256: string; size: number } } {
+  const hash = createHash('sha256');
+  let size = 0;
+  const stream = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      hash.update(chunk);
+      size += chunk.length;
+      done(null, chunk);
+    },
+  });
+  let done: { sha256: string; size: number } | undefined;
+  return { stream, result: () => (done ??= { sha256: hash.digest('hex'), size }) };
 }

@@ -1,8 +1,9 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { hashingPassThrough } from '@mcp-release/manifest';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { Transform, Writable } from 'node:stream';
+import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { LabError } from '../errors.js';
 import { readBody, sendJson, type Handler, type LabService } from '../harness.js';
@@ -539,18 +540,10 @@ export function registerGithubApi(ctx: ApiContext): void {
       refuse();
       const id = store.nextId();
       const part = store.partFile(id);
-      const hash = createHash('sha256');
-      let size = 0;
-      const meter = new Transform({
-        transform(chunk: Buffer, _enc, done) {
-          hash.update(chunk);
-          size += chunk.length;
-          done(null, chunk);
-        },
-      });
+      const meter = hashingPassThrough();
       try {
         // streamed to disk: the body is never held in memory whole
-        await pipeline(c.req, meter, createWriteStream(part, { flags: 'wx' }));
+        await pipeline(c.req, meter.stream, createWriteStream(part, { flags: 'wx' }));
         // the release may have changed while the bytes came in
         if (!store.releases.includes(rel)) throw notFound(DOC.releases);
         refuse();
@@ -565,8 +558,8 @@ export function registerGithubApi(ctx: ApiContext): void {
         name,
         label,
         content_type: (c.req.headers['content-type'] ?? 'application/octet-stream').trim() || 'application/octet-stream',
-        size,
-        digest: `sha256:${hash.digest('hex')}`,
+        size: meter.result().size,
+        digest: `sha256:${meter.result().sha256}`,
         download_count: 0,
         created_at: stamp,
         updated_at: stamp,

@@ -1,8 +1,8 @@
-import { createHash } from 'node:crypto';
+import { hashingPassThrough } from '@mcp-release/manifest';
 import { createWriteStream } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { Readable, Transform } from 'node:stream';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { Octokit } from '@octokit/rest';
@@ -74,15 +74,7 @@ export async function downloadRelease(options: DownloadReleaseOptions): Promise<
       throw verifyError(VERIFY_CODES.download, `the release asset ${JSON.stringify(asset.name)} has a name that cannot be a file in the release folder`, 'release assets are plain file names; this release was not made by the release workflow');
     }
     const file = path.join(options.dir, asset.name);
-    const hash = createHash('sha256');
-    let size = 0;
-    const meter = new Transform({
-      transform(chunk: Buffer, _enc, done) {
-        hash.update(chunk);
-        size += chunk.length;
-        done(null, chunk);
-      },
-    });
+    const meter = hashingPassThrough();
     try {
       const res = await octokit.request('GET /repos/{owner}/{repo}/releases/assets/{asset_id}', {
         owner,
@@ -93,12 +85,12 @@ export async function downloadRelease(options: DownloadReleaseOptions): Promise<
       });
       const body = res.data as unknown as WebReadableStream<Uint8Array> | null;
       if (!body) throw new Error('the answer has no body');
-      await pipeline(Readable.fromWeb(body), meter, createWriteStream(file));
+      await pipeline(Readable.fromWeb(body), meter.stream, createWriteStream(file));
     } catch (err) {
       await rm(file, { force: true });
       throw apiError(`download the release asset ${asset.name}`, err, 'check the network, then run again');
     }
-    const sha256 = hash.digest('hex');
+    const { sha256, size } = meter.result();
     if (size !== asset.size || (asset.digest && asset.digest !== `sha256:${sha256}`)) {
       throw verifyError(VERIFY_CODES.download, `the download of ${asset.name} differs from what GitHub recorded (${size} bytes, sha256:${sha256}; GitHub: ${asset.size} bytes${asset.digest ? `, ${asset.digest}` : ''})`, 'the transfer was damaged; run again');
     }
