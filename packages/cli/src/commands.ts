@@ -78,6 +78,15 @@ export const COMMANDS: CommandSpec[] = [
     details: 'The default --out is out/release-run.',
   },
   {
+    name: 'gate',
+    summary: "run a release gate on a built release in --out: `gate golden` scores Netflix's goldens and fails on drift",
+    usage: 'mcp-release gate golden [--out DIR] [--vmaf-bin PATH] [--json]',
+    positional: 'GATE',
+    pipeline: 'gate-golden',
+    options: { ...common, 'vmaf-bin': { type: 'string', value: 'PATH', help: 'a vmaf CLI to score with instead of the native CLI the release built (a real vmaf computes the VMAF goldens too)' } },
+    details: 'Writes gate-golden.json and gate-golden.md into the release folder. Exit 1 when any golden check drifts; the report names each.\nThe default --out is out/release-run.',
+  },
+  {
     name: 'smoke-mcp',
     summary: 'install a packed MCP server tarball, start it over stdio, check initialize, tools/list and a vmaf_score call',
     usage: 'mcp-release smoke-mcp TARBALL --vmaf-bin PATH [--lib-dir DIR] [--json]',

@@ -92,6 +92,9 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     const json = values.json === true;
     const log: Logger = streamLogger(io.stderr);
     if (spec.name === 'smoke-mcp') return await runSmoke(values, io, json, log);
+    if (spec.name === 'gate' && values._positional !== 'golden') {
+      throw new CliError('USAGE', `unknown gate ${JSON.stringify(values._positional ?? '')}`, { hint: 'the gate is: mcp-release gate golden' });
+    }
     if (spec.name === 'verify-bundle') return await verifyBundleCommand(values, io);
     if (spec.name === 'verify') return await verifyCommand(values, path.resolve(io.cwd, (values.repo as string | undefined) ?? repoRootOf(io.cwd)), io);
     if (spec.name === 'lab') {

@@ -15,3 +15,4 @@ export * from './sigstore/signing.js';
 export * from './provenance/index.js';
 export * from './verify/index.js';
 export * from './verify-step.js';
+export * from './gate/index.js';

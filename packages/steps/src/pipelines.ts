@@ -4,6 +4,7 @@ import { buildNpmStep } from './build-npm.js';
 import { checksumsStep } from './checksums.js';
 import type { ReleaseOptions } from './options.js';
 import { planStep } from './plan.js';
+import { gateGoldenStep, goldenAttestationStep } from './gate/index.js';
 import { provenanceStep, verifyScriptStep } from './provenance/index.js';
 import { signStep } from './sign.js';
 import { smokeMcpStep } from './smoke-mcp.js';
@@ -26,20 +27,27 @@ export const releaseSteps = {
   // 4. The packed MCP server is installed from its tarball, started over stdio and made to score
   //    with the native CLI just built: the exact bytes that will be published must work.
   smokeMcp: smokeMcpStep,
-  // 5. verify.sh: the consumer's check with only gh and cosign, with this release's exact
+  // 5. The golden-score gate: Netflix's reference scores, computed by the native CLI this release
+  //    built and by the packed MCP server, must match to Netflix's own places before anything
+  //    is signed, tagged or published. A failing gate leaves nothing public.
+  gateGolden: gateGoldenStep,
+  // 6. verify.sh: the consumer's check with only gh and cosign, with this release's exact
   //    identity. It is a release file itself, so it comes before the checksums and is signed.
   verifyScript: verifyScriptStep,
-  // 6. Checksums come after every file exists and before anything signs or uploads them.
+  // 7. Checksums come after every file exists and before anything signs or uploads them.
   checksums: checksumsStep,
-  // 7. Every release file, SHA256SUMS included, gets a keyless Sigstore bundle. Signing comes
+  // 8. Every release file, SHA256SUMS included, gets a keyless Sigstore bundle. Signing comes
   //    after the checksums so that the checksum file is signed too, and before anything is
   //    uploaded or published, so that nothing public is ever unsigned.
   sign: signStep,
-  // 8. SLSA v1 provenance for every release file, and npm's own shape for the tarballs, each a
+  // 9. SLSA v1 provenance for every release file, and npm's own shape for the tarballs, each a
   //    DSSE-signed in-toto statement. It needs every file signed first (it refuses otherwise) and
   //    the job's token to name the planned commit.
   provenance: provenanceStep,
-  // 9. The release folder is verified as a consumer would verify it, from the files alone,
+  // 10. The gate's result as a signed in-toto statement whose subjects are the scored native
+  //     artifacts and server tarball: a consumer can check that these bytes passed the goldens.
+  attestGate: goldenAttestationStep,
+  // 11. The release folder is verified as a consumer would verify it, from the files alone,
   //    before anything is uploaded or published.
   verify: verifyReleaseStep,
 } satisfies Record<string, Step<ReleaseOptions>>;
@@ -56,10 +64,12 @@ export const rehearsalPipeline: ReadonlyArray<Step<ReleaseOptions>> = [
   releaseSteps.buildNpm,
   releaseSteps.buildNative,
   releaseSteps.smokeMcp,
+  releaseSteps.gateGolden,
   releaseSteps.verifyScript,
   releaseSteps.checksums,
   releaseSteps.sign,
   releaseSteps.provenance,
+  releaseSteps.attestGate,
   releaseSteps.verify,
 ];
 
@@ -71,9 +81,11 @@ export const pipelines = {
   'smoke-mcp': [releaseSteps.smokeMcp],
   build: buildPipeline,
   checksums: checksumsPipeline,
+  'gate-golden': [releaseSteps.gateGolden],
   'verify-script': [releaseSteps.verifyScript],
   sign: [releaseSteps.sign],
   provenance: [releaseSteps.provenance],
+  'attest-gate': [releaseSteps.attestGate],
   rehearse: rehearsalPipeline,
 } as const satisfies Record<string, ReadonlyArray<Step<ReleaseOptions>>>;
 export type PipelineName = keyof typeof pipelines;

@@ -25,6 +25,8 @@ export interface Policy {
   trustedPublishers?: Array<{ package: string; repository: string; workflow: string; environment?: string }>;
   /** The signing identity consumers accept. */
   signer?: { repository: string; workflow: string; ref: string; issuer?: string };
+  /** Release gates (see gate/gate.ts for the golden gate's settings). */
+  gates?: { golden?: Record<string, unknown> };
 }
 
 const ajv = new Ajv({ allErrors: true, strict: false });

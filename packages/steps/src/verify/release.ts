@@ -18,13 +18,14 @@ export const RELEASE_LAYOUT = {
   checksums: CHECKSUMS_FILE,
   provenance: 'provenance.intoto.sigstore.json',
   npmProvenance: 'npm-provenance.sigstore.json',
+  goldenGate: 'gate-golden.intoto.sigstore.json',
   slsaProvenanceV1: 'https://slsa.dev/provenance/v1',
 } as const;
 const CHECKSUMS_NAME = RELEASE_LAYOUT.checksums;
 const PROVENANCE_BUNDLE = RELEASE_LAYOUT.provenance;
 const NPM_PROVENANCE_BUNDLE = RELEASE_LAYOUT.npmProvenance;
 const SLSA_PROVENANCE_V1 = RELEASE_LAYOUT.slsaProvenanceV1;
-const STATEMENT_BUNDLES: string[] = [PROVENANCE_BUNDLE, NPM_PROVENANCE_BUNDLE];
+const STATEMENT_BUNDLES: string[] = [PROVENANCE_BUNDLE, NPM_PROVENANCE_BUNDLE, RELEASE_LAYOUT.goldenGate];
 const SBOM_NAME = /(^|\/)[^/]*\.(spdx|cdx)\.json$/;
 /** Files an SBOM is not expected to list (it is written before them, or they are not components). */
 const NOT_SBOM_COMPONENTS = new Set([CHECKSUMS_NAME, 'verify.sh']);
