@@ -30,15 +30,15 @@ describe('mcp-release rehearse (end to end, real npm, git, meson, ninja, gcc)', 
     expect(ra.code, ra.stderr).toBe(0);
     const result = JSON.parse(ra.stdout);
     expect(result.ok).toBe(true);
-    expect(result.steps.map((s: { name: string; state: string }) => `${s.name}:${s.state}`)).toEqual(['plan:succeeded', 'build-npm:succeeded', 'build-native:succeeded', 'smoke-mcp:succeeded', 'gate-golden:succeeded', 'verify-script:succeeded', 'checksums:succeeded', 'sign:succeeded', 'provenance:succeeded', 'attest-gate:succeeded', 'verify:succeeded']);
+    expect(result.steps.map((s: { name: string; state: string }) => `${s.name}:${s.state}`)).toEqual(['plan:succeeded', 'build-npm:succeeded', 'build-native:succeeded', 'smoke-mcp:succeeded', 'gate-golden:succeeded', 'sbom:succeeded', 'verify-script:succeeded', 'checksums:succeeded', 'sign:succeeded', 'provenance:succeeded', 'attest-gate:succeeded', 'verify:succeeded']);
     expect(ra.stderr).toMatch(/compiling \d+\/\d+/); // progress from the long step
 
     const manifest = await readManifest(path.join(a, 'manifest.json'));
-    expect(manifest.artifacts.filter((x) => x.kind !== 'sigstore-bundle').map((x) => x.kind).sort()).toEqual(['checksums', 'gate-report', 'gate-report', 'models-archive', 'native-cli', 'native-library', 'npm-tarball', 'npm-tarball', 'provenance', 'provenance', 'provenance', 'verify-script']);
+    expect(manifest.artifacts.filter((x) => x.kind !== 'sigstore-bundle').map((x) => x.kind).sort()).toEqual(['checksums', 'gate-report', 'gate-report', 'models-archive', 'native-cli', 'native-library', 'npm-tarball', 'npm-tarball', 'provenance', 'provenance', 'provenance', 'sbom-cyclonedx', 'sbom-spdx', 'verify-script']);
     expect(manifest.artifacts.filter((x) => x.kind === 'sigstore-bundle').map((x) => x.meta?.signs).sort()).toEqual(manifest.artifacts.filter((x) => x.kind !== 'sigstore-bundle' && x.kind !== 'provenance').map((x) => x.path).sort());
     expect(manifest.steps['smoke-mcp']?.data).toMatchObject({ package: 'vmaf-mcp', tools: ['list_backends', 'list_models', 'vmaf_benchmark', 'vmaf_score'] });
     expect(manifest.native?.['linux-x64']?.options).toMatchObject({ enable_float: true });
-    expect(execFileSync('sha256sum', ['-c', 'SHA256SUMS'], { cwd: path.join(a, 'release'), encoding: 'utf8' }).match(/: OK/g)).toHaveLength(8);
+    expect(execFileSync('sha256sum', ['-c', 'SHA256SUMS'], { cwd: path.join(a, 'release'), encoding: 'utf8' }).match(/: OK/g)).toHaveLength(10);
 
     // A consumer's checks of the rehearsal's output, with the lab's trust root.
     const trustedRoot = path.join(a, 'lab', 'trusted_root.json');

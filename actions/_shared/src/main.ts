@@ -22,7 +22,7 @@ export interface ActionResult {
   error?: string;
 }
 
-export const ACTION_STEPS = ['plan', 'build-npm', 'build-native', 'smoke-mcp', 'gate-golden', 'verify-script', 'checksums', 'sign', 'provenance', 'attest-gate'] as const satisfies ReadonlyArray<PipelineName>;
+export const ACTION_STEPS = ['plan', 'build-npm', 'build-native', 'smoke-mcp', 'gate-golden', 'sbom', 'verify-script', 'checksums', 'sign', 'provenance', 'attest-gate'] as const satisfies ReadonlyArray<PipelineName>;
 
 function parseMesonLines(lines: string[] | undefined): Record<string, string> | undefined {
   if (!lines?.length) return undefined;

@@ -1,8 +1,8 @@
-import { createRequire as __mcpReleaseRequire } from 'node:module'; const require = __mcpReleaseRequire(import.meta.url);
+import { createRequire as __mcpReleaseRequire } from 'node:module'; const require = __mcpReleaseRequire(import.meta.url); import { fileURLToPath as __mcpReleaseFile } from 'node:url'; import { dirname as __mcpReleaseDir } from 'node:path'; const __filename = __mcpReleaseFile(import.meta.url); const __dirname = __mcpReleaseDir(__filename);
 import {
   runAction
-} from "../../_chunks/chunk-ZPPQ7AXE.mjs";
-import "../../_chunks/chunk-WZFXOLV6.mjs";
+} from "../../_chunks/chunk-PJ2XEI7A.mjs";
+import "../../_chunks/chunk-ZXAZZH4T.mjs";
 
 // actions/provenance/src/index.ts
 await runAction("provenance");

@@ -87,6 +87,14 @@ export const COMMANDS: CommandSpec[] = [
     details: 'Writes gate-golden.json and gate-golden.md into the release folder. Exit 1 when any golden check drifts; the report names each.\nThe default --out is out/release-run.',
   },
   {
+    name: 'sbom',
+    summary: 'write sbom.spdx.json (SPDX 2.3) and sbom.cdx.json (CycloneDX 1.6) for the release in --out',
+    usage: 'mcp-release sbom [--out DIR] [--json]',
+    pipeline: 'sbom',
+    options: { ...common },
+    details: 'Both are validated against the official schemas; the same inputs give byte-identical documents. The default --out is out/release-run.',
+  },
+  {
     name: 'smoke-mcp',
     summary: 'install a packed MCP server tarball, start it over stdio, check initialize, tools/list and a vmaf_score call',
     usage: 'mcp-release smoke-mcp TARBALL --vmaf-bin PATH [--lib-dir DIR] [--json]',

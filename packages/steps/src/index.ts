@@ -16,3 +16,4 @@ export * from './provenance/index.js';
 export * from './verify/index.js';
 export * from './verify-step.js';
 export * from './gate/index.js';
+export * from './sbom/index.js';

@@ -6,6 +6,7 @@ import type { ReleaseOptions } from './options.js';
 import { planStep } from './plan.js';
 import { gateGoldenStep, goldenAttestationStep } from './gate/index.js';
 import { provenanceStep, verifyScriptStep } from './provenance/index.js';
+import { sbomStep } from './sbom/index.js';
 import { signStep } from './sign.js';
 import { smokeMcpStep } from './smoke-mcp.js';
 import { verifyReleaseStep } from './verify-step.js';
@@ -31,23 +32,27 @@ export const releaseSteps = {
   //    built and by the packed MCP server, must match to Netflix's own places before anything
   //    is signed, tagged or published. A failing gate leaves nothing public.
   gateGolden: gateGoldenStep,
-  // 6. verify.sh: the consumer's check with only gh and cosign, with this release's exact
+  // 6. SBOMs (SPDX 2.3 and CycloneDX 1.6): the npm dependency tree as the tarballs install it, the
+  //    native build (options, compiler, linked libraries), every model file and every release file
+  //    with its digests. Written before verify.sh and the checksums, so they are listed and signed.
+  sbom: sbomStep,
+  // 7. verify.sh: the consumer's check with only gh and cosign, with this release's exact
   //    identity. It is a release file itself, so it comes before the checksums and is signed.
   verifyScript: verifyScriptStep,
-  // 7. Checksums come after every file exists and before anything signs or uploads them.
+  // 8. Checksums come after every file exists and before anything signs or uploads them.
   checksums: checksumsStep,
-  // 8. Every release file, SHA256SUMS included, gets a keyless Sigstore bundle. Signing comes
+  // 9. Every release file, SHA256SUMS included, gets a keyless Sigstore bundle. Signing comes
   //    after the checksums so that the checksum file is signed too, and before anything is
   //    uploaded or published, so that nothing public is ever unsigned.
   sign: signStep,
-  // 9. SLSA v1 provenance for every release file, and npm's own shape for the tarballs, each a
+  // 10. SLSA v1 provenance for every release file, and npm's own shape for the tarballs, each a
   //    DSSE-signed in-toto statement. It needs every file signed first (it refuses otherwise) and
   //    the job's token to name the planned commit.
   provenance: provenanceStep,
-  // 10. The gate's result as a signed in-toto statement whose subjects are the scored native
+  // 11. The gate's result as a signed in-toto statement whose subjects are the scored native
   //     artifacts and server tarball: a consumer can check that these bytes passed the goldens.
   attestGate: goldenAttestationStep,
-  // 11. The release folder is verified as a consumer would verify it, from the files alone,
+  // 12. The release folder is verified as a consumer would verify it, from the files alone,
   //    before anything is uploaded or published.
   verify: verifyReleaseStep,
 } satisfies Record<string, Step<ReleaseOptions>>;
@@ -65,6 +70,7 @@ export const rehearsalPipeline: ReadonlyArray<Step<ReleaseOptions>> = [
   releaseSteps.buildNative,
   releaseSteps.smokeMcp,
   releaseSteps.gateGolden,
+  releaseSteps.sbom,
   releaseSteps.verifyScript,
   releaseSteps.checksums,
   releaseSteps.sign,
@@ -82,6 +88,7 @@ export const pipelines = {
   build: buildPipeline,
   checksums: checksumsPipeline,
   'gate-golden': [releaseSteps.gateGolden],
+  sbom: [releaseSteps.sbom],
   'verify-script': [releaseSteps.verifyScript],
   sign: [releaseSteps.sign],
   provenance: [releaseSteps.provenance],

@@ -287,7 +287,7 @@ export function createGateGoldenStep(defaults: GateGoldenDefaults = {}): Step<Re
           ...(cli?.artifact ? { nativeOptions: ctx.manifest.native?.[ctx.options.platform]?.options ?? {} } : {}),
           linked: cli ? await linkedLibraries(cli.binary, ctx.deps.exec, env) : [],
         });
-        const report = await runGoldenGate({
+        const raw = await runGoldenGate({
           table,
           tablePath,
           tableSha256: sha256,
@@ -299,6 +299,17 @@ export function createGateGoldenStep(defaults: GateGoldenDefaults = {}): Step<Re
           subjects: subjects.map((a) => ({ name: a.path, sha256: a.sha256 })).sort((a, b) => (a.name < b.name ? -1 : 1)),
           progress: (l) => ctx.progress(l),
         });
+        // A release file names no folder of this machine: fixtures relative to the repository,
+        // a scorer inside the release folder by its release file name.
+        const inside = (p: string): string => {
+          const rel = path.relative(ctx.releaseDir, p);
+          return rel && !rel.startsWith('..') && !path.isAbsolute(rel) ? rel : p;
+        };
+        const report: typeof raw = {
+          ...raw,
+          fixtures: path.relative(ctx.repoRoot, raw.fixtures).split(path.sep).join('/'),
+          scorers: raw.scorers.map((sc) => ({ ...sc, binary: inside(sc.binary) })),
+        };
         const markdown = renderMarkdownReport(report);
         await writeFileAtomic(path.join(ctx.releaseDir, GATE_REPORT_JSON), renderJsonReport(report));
         await writeFileAtomic(path.join(ctx.releaseDir, GATE_REPORT_MD), markdown);

@@ -1,7 +1,7 @@
-import { createRequire as __mcpReleaseRequire } from 'node:module'; const require = __mcpReleaseRequire(import.meta.url);
+import { createRequire as __mcpReleaseRequire } from 'node:module'; const require = __mcpReleaseRequire(import.meta.url); import { fileURLToPath as __mcpReleaseFile } from 'node:url'; import { dirname as __mcpReleaseDir } from 'node:path'; const __filename = __mcpReleaseFile(import.meta.url); const __dirname = __mcpReleaseDir(__filename);
 import {
   __esm
-} from "./chunk-WZFXOLV6.mjs";
+} from "./chunk-ZXAZZH4T.mjs";
 
 // node_modules/p-map/index.js
 function pMap(iterable, mapper, options) {

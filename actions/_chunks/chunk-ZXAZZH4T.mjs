@@ -1,4 +1,4 @@
-import { createRequire as __mcpReleaseRequire } from 'node:module'; const require = __mcpReleaseRequire(import.meta.url);
+import { createRequire as __mcpReleaseRequire } from 'node:module'; const require = __mcpReleaseRequire(import.meta.url); import { fileURLToPath as __mcpReleaseFile } from 'node:url'; import { dirname as __mcpReleaseDir } from 'node:path'; const __filename = __mcpReleaseFile(import.meta.url); const __dirname = __mcpReleaseDir(__filename);
 var __create = Object.create;
 var __defProp = Object.defineProperty;
 var __getOwnPropDesc = Object.getOwnPropertyDescriptor;
