@@ -1,9 +1,11 @@
 import { execFileSync } from 'node:child_process';
-import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { readManifest } from '@mcp-release/manifest';
+import { startLab } from '@mcp-release/lab';
 import { cli } from '../helpers/cli.js';
+import { buildFixtureCli } from '../helpers/native-cli.js';
 import { tempDir } from '../helpers/tmp.js';
 
 /**
@@ -60,6 +62,14 @@ describe('mcp-release rehearse (end to end, real npm, git, meson, ninja, gcc)', 
     expect(usage.code).toBe(2);
     expect(usage.stderr).toMatch(/exactly one of --certificate-identity and --certificate-identity-regexp/);
 
+    // The golden gate's signed statement: its subjects are the scored files.
+    const cliFile = path.join(a, 'release', 'minivmaf-linux-x64');
+    const gate = await cli(['verify-bundle', '--bundle', path.join(a, 'release', 'gate-golden.intoto.sigstore.json'), '--certificate-identity', identity, '--certificate-oidc-issuer', issuer, '--trusted-root', trustedRoot, cliFile]);
+    expect(gate.code, gate.stderr).toBe(0);
+    const gateReport = JSON.parse(await readFile(path.join(a, 'release', 'gate-golden.json'), 'utf8')) as { passed: boolean; summary: { passed: number } };
+    expect(gateReport.passed).toBe(true);
+    expect(gateReport.summary.passed).toBeGreaterThanOrEqual(76); // 38 Netflix PSNR goldens, through the CLI and through the packed server
+
     const rb = await cli(['rehearse', '--out', b]);
     expect(rb.code, rb.stderr).toBe(0);
     expect(rb.stdout).toMatch(/Release files in/);
@@ -94,6 +104,38 @@ describe('mcp-release rehearse (end to end, real npm, git, meson, ninja, gcc)', 
     const steps = JSON.parse(good.stdout).steps as Array<{ name: string; state: string }>;
     expect(steps.find((s) => s.name === 'build-npm')?.state).toBe('skipped');
     expect(steps.find((s) => s.name === 'build-native')?.state).toBe('succeeded');
+  });
+
+  it('a drifting scorer stops the release at the golden gate: nothing signed, nothing in the registry or on GitHub', async () => {
+    const out = await tempDir();
+    const real = buildFixtureCli(out);
+    // The fixture CLI with psnr_y off by 0.01, except on the smoke test's 176x144 pair.
+    const drifting = path.join(out, 'drifting-vmaf');
+    await writeFile(
+      drifting,
+      `#!${process.execPath}\nconst { spawnSync } = require('node:child_process');\nconst fs = require('node:fs');\nconst a = process.argv.slice(2);\nconst r = spawnSync(${JSON.stringify(real)}, a, { stdio: 'inherit' });\nconst o = a.indexOf('-o');\nif (r.status === 0 && o >= 0 && a[a.indexOf('-w') + 1] !== '176') {\n  const doc = JSON.parse(fs.readFileSync(a[o + 1], 'utf8'));\n  if (doc.pooled_metrics.psnr_y) doc.pooled_metrics.psnr_y.mean += 0.01;\n  fs.writeFileSync(a[o + 1], JSON.stringify(doc));\n}\nprocess.exit(r.status ?? 1);\n`,
+    );
+    await chmod(drifting, 0o755);
+    const r = await cli(['rehearse', '--out', out, '--vmaf-bin', drifting]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/error GATE_GOLDEN_FAILED/);
+    expect(r.stderr).toMatch(/p10_psnr_y/);
+    const manifest = await readManifest(path.join(out, 'manifest.json'));
+    expect(manifest.steps['smoke-mcp']?.state).toBe('succeeded');
+    expect(manifest.steps['gate-golden']?.state).toBe('failed');
+    for (const later of ['checksums', 'sign', 'provenance', 'attest-gate', 'verify']) expect(manifest.steps[later], later).toBeUndefined();
+    const files = await readdir(path.join(out, 'release'));
+    expect(files.filter((f) => f.endsWith('.sigstore.json') || f === 'SHA256SUMS')).toEqual([]);
+
+    // The rehearsal's lab, from its state: no package version, no release, no tag.
+    const lab = await startLab({ stateDir: path.join(out, 'lab'), trustedPublishers: [], githubTls: false });
+    try {
+      expect((await fetch(`${lab.registry.url}vmaf-mcp`)).status).toBe(404);
+      expect(lab.github.state().releases).toEqual([]);
+      expect(lab.github.state().refs).toEqual([]);
+    } finally {
+      await lab.stop();
+    }
   });
 
   it('gives usage help and clear errors for bad input', async () => {

@@ -100,7 +100,7 @@ export async function startLab(options: LabOptions): Promise<Lab> {
       MCP_RELEASE_TUF_ROOT: tufRootPath,
       MCP_RELEASE_TRUSTED_ROOT: trustedRootPath,
       MCP_RELEASE_OIDC_ISSUER: oidc.issuer,
-      ...Object.fromEntries(Object.entries(github.ghEnv()).filter((e): e is [string, string] => typeof e[1] === 'string')),
+      ...(options.githubTls === false ? {} : Object.fromEntries(Object.entries(github.ghEnv()).filter((e): e is [string, string] => typeof e[1] === 'string'))),
       ...(github.caFile ? { NODE_EXTRA_CA_CERTS: github.caFile } : {}),
     };
     const services: Lab['services'] = {

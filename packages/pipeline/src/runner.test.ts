@@ -167,6 +167,15 @@ describe('runPipeline', () => {
     expect(result.ok).toBe(true);
   });
 
+  it('puts the markdown report of a step into the summary', async () => {
+    const { ctx } = await setup();
+    const run = await runPipeline([{ name: 'gate', description: 'g', run: async () => ({ data: { markdown: '## Gate: PASSED\n\n| check | pass |' } }) }], ctx);
+    const { renderSummary } = await import('./summary.js');
+    const md = renderSummary('mcp-release test', run, ctx.manifest);
+    expect(md).toMatch(/\| gate \| succeeded \|/);
+    expect(md).toMatch(/## Gate: PASSED\n\n\| check \| pass \|/);
+  });
+
   it('refuses a pipeline that lists a step twice', async () => {
     const { ctx } = await setup();
     const s: Step = { name: 'x', description: 'x', run: async () => undefined };

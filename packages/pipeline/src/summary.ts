@@ -19,5 +19,10 @@ export function renderSummary(title: string, run: RunResult, manifest: Manifest)
       lines.push(`| ${cell(a.path)} | ${a.kind} | ${a.platform} | ${formatBytes(a.size)} | \`${a.sha256}\` |`);
     }
   }
+  // Steps that produce a report of their own (the golden gate's table) add it below.
+  for (const step of run.steps) {
+    const markdown = manifest.steps[step.name]?.data?.markdown;
+    if (typeof markdown === 'string' && markdown.trim()) lines.push('', markdown.trim());
+  }
   return `${lines.join('\n')}\n`;
 }
