@@ -14,7 +14,7 @@
  * Tokens. The front answers for all tokens; Verdaccio only ever sees its two lab users:
  * - `adminToken` (a classic-style `npm_…` token of the lab admin) may do anything. It exists for
  *   one job only: publishing the first version of a new package name, which trusted publishing
- *   cannot do (on npmjs.com too). Everything after that goes through the exchange.
+ *   cannot do (on the public registry too). Everything after that goes through the exchange.
  * - an exchanged token may read anything and write only `PUT /<its package>` (publish) and its
  *   package's attestations; any other write is refused with 403.
  * - any other bearer token is refused with 401. Requests without a token are anonymous

@@ -206,7 +206,7 @@ describe('lab registry: trusted publishing with the real npm CLI', () => {
       text: /is repository mcp-release\/vmaf-mcp, the ID token is from someone\/fork/,
     },
     { what: 'an expired token', expiresIn: -120, status: 401, code: 'expired-token', text: /invalid ID token \(the ID token expired at / },
-    { what: 'the wrong audience', audience: 'npm:registry.npmjs.org', status: 401, code: 'wrong-audience', text: /audience "npm:registry\.npmjs\.org" is not "npm:127\.0\.0\.1"/ },
+    { what: 'the wrong audience', audience: 'npm:registry.example.invalid', status: 401, code: 'wrong-audience', text: /audience "npm:registry\.example\.invalid" is not "npm:127\.0\.0\.1"/ },
   ];
 
   for (const c of refusals) {

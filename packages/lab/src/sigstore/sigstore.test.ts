@@ -288,7 +288,7 @@ describe('Fulcio authenticates like the real one', () => {
     const cases: Array<[string, Promise<{ status: number; body: Record<string, unknown> }>, RegExp]> = [
       ['token from another key', request(forged), /error processing the identity token: failed to verify signature/],
       ['wrong issuer', request(wrongIssuer), /error processing the identity token: oidc: id token issued by a different provider/],
-      ['wrong audience', request(await oidc.mint('npm:registry.npmjs.org')), /error processing the identity token: oidc: expected audience "sigstore"/],
+      ['wrong audience', request(await oidc.mint('npm:registry.example.invalid')), /error processing the identity token: oidc: expected audience "sigstore"/],
       ['expired token', request(await oidc.mint('sigstore', { expiresIn: -60 })), /error processing the identity token: oidc: token is expired/],
       ['no token', request(''), /error processing the identity token: no identity token/],
       ['proof over another subject', request(await oidc.mint('sigstore'), (_sub, key) => signData('sha256', Buffer.from('someone else'), key)), /The signature supplied in the request could not be verified/],

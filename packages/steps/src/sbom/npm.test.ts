@@ -33,13 +33,13 @@ const APP = {
 /** app → a → b (nested copy), app → @s/c → b (top copy), peer p; d is dev-only; @mcp-release/core is bundled. */
 const LOCK: Record<string, Json> = {
   '': { name: 'app', version: '1.0.0', license: 'MIT', dependencies: APP.dependencies, optionalDependencies: APP.optionalDependencies, devDependencies: APP.devDependencies },
-  'node_modules/a': { version: '1.2.0', resolved: 'https://registry.npmjs.org/a/-/a-1.2.0.tgz', integrity: SRI('a'), license: '(MIT OR Apache-2.0)', dependencies: { b: '^2.0.0' }, peerDependencies: { p: '>=1' } },
-  'node_modules/a/node_modules/b': { version: '2.1.0', resolved: 'https://registry.npmjs.org/b/-/b-2.1.0.tgz', integrity: SRI('b'), license: 'ISC' },
-  'node_modules/b': { version: '1.0.0', resolved: 'https://registry.npmjs.org/b/-/b-1.0.0.tgz', integrity: SRI('B'), license: 'ISC' },
-  'node_modules/@s/c': { version: '3.1.4', resolved: 'https://registry.npmjs.org/@s/c/-/c-3.1.4.tgz', integrity: `${SRI('c')} sha1-${Buffer.alloc(20, 'c').toString('base64')}`, license: 'SEE LICENSE IN LICENSE', dependencies: { b: '1' } },
-  'node_modules/p': { version: '1.5.0', resolved: 'https://registry.npmjs.org/p/-/p-1.5.0.tgz', integrity: SRI('p'), license: 'BSD-3-Clause' },
-  'node_modules/d': { version: '1.0.0', resolved: 'https://registry.npmjs.org/d/-/d-1.0.0.tgz', integrity: SRI('d'), license: 'MIT', dev: true, dependencies: { e: '*' } },
-  'node_modules/e': { version: '9.9.9', resolved: 'https://registry.npmjs.org/e/-/e-9.9.9.tgz', integrity: SRI('e'), license: 'MIT', dev: true },
+  'node_modules/a': { version: '1.2.0', resolved: 'https://registry.example.invalid/a/-/a-1.2.0.tgz', integrity: SRI('a'), license: '(MIT OR Apache-2.0)', dependencies: { b: '^2.0.0' }, peerDependencies: { p: '>=1' } },
+  'node_modules/a/node_modules/b': { version: '2.1.0', resolved: 'https://registry.example.invalid/b/-/b-2.1.0.tgz', integrity: SRI('b'), license: 'ISC' },
+  'node_modules/b': { version: '1.0.0', resolved: 'https://registry.example.invalid/b/-/b-1.0.0.tgz', integrity: SRI('B'), license: 'ISC' },
+  'node_modules/@s/c': { version: '3.1.4', resolved: 'https://registry.example.invalid/@s/c/-/c-3.1.4.tgz', integrity: `${SRI('c')} sha1-${Buffer.alloc(20, 'c').toString('base64')}`, license: 'SEE LICENSE IN LICENSE', dependencies: { b: '1' } },
+  'node_modules/p': { version: '1.5.0', resolved: 'https://registry.example.invalid/p/-/p-1.5.0.tgz', integrity: SRI('p'), license: 'BSD-3-Clause' },
+  'node_modules/d': { version: '1.0.0', resolved: 'https://registry.example.invalid/d/-/d-1.0.0.tgz', integrity: SRI('d'), license: 'MIT', dev: true, dependencies: { e: '*' } },
+  'node_modules/e': { version: '9.9.9', resolved: 'https://registry.example.invalid/e/-/e-9.9.9.tgz', integrity: SRI('e'), license: 'MIT', dev: true },
   'node_modules/@mcp-release/core': { resolved: 'packages/core', link: true },
   'packages/core': { name: '@mcp-release/core', version: '0.1.0', dependencies: { e: '*' } },
 };
@@ -60,7 +60,7 @@ describe('npm dependencies from the lockfile', () => {
     expect(by['@s/c@3.1.4']?.dependsOn).toEqual(['b@1.0.0']);
     expect(by['@s/c@3.1.4']?.purl).toBe('pkg:npm/%40s/c@3.1.4');
     expect(by['@s/c@3.1.4']?.digests.map((d) => d.algorithm)).toEqual(['sha512', 'sha1']);
-    expect(by['a@1.2.0']).toMatchObject({ license: '(MIT OR Apache-2.0)', resolved: 'https://registry.npmjs.org/a/-/a-1.2.0.tgz', digests: [{ algorithm: 'sha512', hex: Buffer.alloc(64, 'a').toString('hex') }] });
+    expect(by['a@1.2.0']).toMatchObject({ license: '(MIT OR Apache-2.0)', resolved: 'https://registry.example.invalid/a/-/a-1.2.0.tgz', digests: [{ algorithm: 'sha512', hex: Buffer.alloc(64, 'a').toString('hex') }] });
     // not a valid SPDX expression: NOASSERTION, and a warning that names the package
     expect(by['@s/c@3.1.4']?.license).toBeUndefined();
     expect(warnings).toEqual([expect.stringMatching(/^@s\/c@3\.1\.4 declares the license "SEE LICENSE IN LICENSE", which is not a valid SPDX license expression; .*NOASSERTION/)]);
@@ -129,7 +129,7 @@ describe('npm dependencies from the lockfile', () => {
     expect(parseIntegrity(`sha1-${Buffer.alloc(20, 'x').toString('base64')} ${SRI('z')}`).digests.map((d) => d.algorithm)).toEqual(['sha512', 'sha1']);
     expect(parseIntegrity('sha512-AAAA')).toEqual({ digests: [], damaged: ['sha512-AAAA'] });
     expect(withoutCredentials('https://ci:s3cret@npm.example.com/a/-/a-1.0.0.tgz')).toBe('https://npm.example.com/a/-/a-1.0.0.tgz');
-    expect(withoutCredentials('https://registry.npmjs.org/a/-/a-1.0.0.tgz')).toBe('https://registry.npmjs.org/a/-/a-1.0.0.tgz');
+    expect(withoutCredentials('https://registry.example.invalid/a/-/a-1.0.0.tgz')).toBe('https://registry.example.invalid/a/-/a-1.0.0.tgz');
     expect(npmPurl('@types/node', '20.1.0')).toBe('pkg:npm/%40types/node@20.1.0');
     expect(npmPurl('ipaddr.js', '1.9.1')).toBe('pkg:npm/ipaddr.js@1.9.1');
     const packages = { 'node_modules/x': {}, 'packages/w/node_modules/y': {}, 'node_modules/y': {}, 'node_modules/x/node_modules/@s/z': {} };

@@ -301,7 +301,7 @@ const SRI = `sha512-${Buffer.alloc(64, 7).toString('base64')}`;
 describe('sbom step on small inputs', () => {
   it('records a license that is not a valid SPDX expression as NOASSERTION, with a warning naming the package', async () => {
     const ctx = await smallRelease(
-      { 'node_modules/odd': { version: '2.0.0', resolved: 'https://registry.npmjs.org/odd/-/odd-2.0.0.tgz', integrity: SRI, license: 'SEE LICENSE IN LICENSE.txt' } },
+      { 'node_modules/odd': { version: '2.0.0', resolved: 'https://registry.example.invalid/odd/-/odd-2.0.0.tgz', integrity: SRI, license: 'SEE LICENSE IN LICENSE.txt' } },
       { name: 'app', version: '1.0.0', license: 'Apache-2.0', dependencies: { odd: '^2.0.0' } },
     );
     const r = await runSteps([stage([{ path: 'app-1.0.0.tgz', content: 'tarball', kind: 'npm-tarball', meta: { name: 'app', version: '1.0.0' } }]), sbomStep], ctx);
