@@ -107,3 +107,18 @@ export async function execChecked(run: Exec, command: string, args: string[], op
   }
   return result;
 }
+
+/** Library names from `ldd` output (what a binary links against). */
+export function parseLdd(text: string): string[] {
+  return text
+    .split('\n')
+    .map((l) => l.trim().split(/\s+/)[0] ?? '')
+    .filter((n) => n && n !== 'statically' && !n.startsWith('/'))
+    .map((n) => n.replace(/:$/, ''));
+}
+
+/** The libraries `ldd` shows for a binary; none when ldd is missing or refuses (a static or foreign binary). */
+export async function linkedLibraries(binary: string, run: Exec, env: NodeJS.ProcessEnv): Promise<string[]> {
+  const r = await run('ldd', [binary], { env, timeoutMs: 20_000 }).catch(() => undefined);
+  return r && r.exitCode === 0 ? parseLdd(r.stdout) : [];
+}

@@ -67,49 +67,94 @@ export function syntheticPair(width = 176, height = 144, frames = 3): { ref: Buf
   return { ref, dis, psnrY: sum / frames };
 }
 
+export interface PackedServer {
+  client: Client;
+  pkg: { name: string; version: string };
+  /** Closes the client (and with it the server) and removes the project. */
+  close(): Promise<void>;
+}
+
+export interface PackedServerInput {
+  tarball: string;
+  /** The vmaf-compatible CLI the server scores with (VMAF_BIN). */
+  vmafBin: string;
+  /** Folder put on LD_LIBRARY_PATH (the native library under its soname). */
+  libDir?: string;
+  /** The server's arguments (the folders it may read). */
+  args: string[];
+  exec: Exec;
+  env: NodeJS.ProcessEnv;
+  clientName: string;
+  /** Error codes are `<prefix>_NO_BIN`, `<prefix>_INSTALL_FAILED`, `<prefix>_START_FAILED`. */
+  codePrefix: string;
+  log?: (line: string) => void;
+}
+
+/**
+ * Installs a packed MCP server tarball into an empty project exactly as a user does (`npm install
+ * <tarball>`), starts its bin over stdio and connects the MCP SDK client to it.
+ */
+export async function startPackedServer(input: PackedServerInput): Promise<PackedServer> {
+  const pkg = await tarballManifest(input.tarball);
+  const binName = typeof pkg.bin === 'string' ? pkg.name : Object.keys(pkg.bin ?? {})[0];
+  if (!binName) throw new StepError(`${input.codePrefix}_NO_BIN`, `${pkg.name}@${pkg.version} declares no bin, so an MCP client cannot start it`, { hint: 'add "bin" to its package.json' });
+  const dir = await mkdtemp(path.join(tmpdir(), 'mcp-release-server-'));
+  let client: Client | undefined;
+  let stderr = '';
+  const close = async (): Promise<void> => {
+    await client?.close().catch(() => undefined);
+    await rm(dir, { recursive: true, force: true });
+  };
+  try {
+    await writeFile(path.join(dir, 'package.json'), '{"name":"packed-server-check","version":"0.0.0","private":true}\n');
+    input.log?.(`installing ${path.basename(input.tarball)} into an empty project`);
+    await execChecked(input.exec, 'npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', path.resolve(input.tarball)], {
+      cwd: dir,
+      env: { ...input.env, npm_config_update_notifier: 'false' },
+      code: `${input.codePrefix}_INSTALL_FAILED`,
+      what: `installing ${pkg.name}@${pkg.version} from its tarball failed`,
+      hint: 'the packed package cannot be installed as a user would: check its dependencies and the registry (npm ping)',
+    });
+    const env: Record<string, string> = { PATH: input.env.PATH ?? '', HOME: input.env.HOME ?? dir, VMAF_BIN: input.vmafBin };
+    if (input.libDir) env.LD_LIBRARY_PATH = [input.libDir, input.env.LD_LIBRARY_PATH].filter(Boolean).join(path.delimiter);
+    const transport = new StdioClientTransport({ command: path.join(dir, 'node_modules', '.bin', binName), args: input.args, env, stderr: 'pipe' });
+    transport.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
+    client = new Client({ name: input.clientName, version: '1.0.0' });
+    input.log?.(`starting ${binName} over stdio`);
+    await client.connect(transport).catch((err: unknown) => {
+      throw new StepError(`${input.codePrefix}_START_FAILED`, `${binName} did not answer initialize: ${(err as Error).message}`, { details: tailLines(stderr, 10), hint: 'run the bin by hand to see why it exits', cause: err });
+    });
+    return { client, pkg, close };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}
+
 /**
  * Installs the packed server into an empty project, starts its bin over stdio with the MCP SDK
  * client, and checks initialize (serverInfo.version is the tarball's), tools/list (the four tools)
  * and one vmaf_score call against a PSNR computed independently.
  */
 export async function smokeMcp(input: SmokeInput): Promise<SmokeReport> {
-  const pkg = await tarballManifest(input.tarball);
-  const binName = typeof pkg.bin === 'string' ? pkg.name : Object.keys(pkg.bin ?? {})[0];
-  if (!binName) throw new StepError('SMOKE_NO_BIN', `${pkg.name}@${pkg.version} declares no bin, so an MCP client cannot start it`, { hint: 'add "bin" to its package.json' });
-  const dir = await mkdtemp(path.join(tmpdir(), 'mcp-release-smoke-'));
-  const log = input.log ?? (() => undefined);
-  let client: Client | undefined;
-  let stderr = '';
+  const data = await mkdtemp(path.join(tmpdir(), 'mcp-release-smoke-'));
+  const pair = syntheticPair();
+  await writeFile(path.join(data, 'ref.yuv'), pair.ref);
+  await writeFile(path.join(data, 'dis.yuv'), pair.dis);
+  let server: PackedServer | undefined;
   try {
-    const project = path.join(dir, 'project');
-    const data = path.join(dir, 'data');
-    await mkdir(project);
-    await mkdir(data);
-    await writeFile(path.join(project, 'package.json'), '{"name":"smoke","version":"0.0.0","private":true}\n');
-    log(`installing ${path.basename(input.tarball)} into an empty project`);
-    await execChecked(input.exec, 'npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', path.resolve(input.tarball)], {
-      cwd: project,
-      env: { ...input.env, npm_config_update_notifier: 'false' },
-      code: 'SMOKE_INSTALL_FAILED',
-      what: `installing ${pkg.name}@${pkg.version} from its tarball failed`,
-      hint: 'the packed package cannot be installed as a user would: check its dependencies and the registry (npm ping)',
+    server = await startPackedServer({
+      tarball: input.tarball,
+      vmafBin: input.vmafBin,
+      ...(input.libDir ? { libDir: input.libDir } : {}),
+      args: [data],
+      exec: input.exec,
+      env: input.env,
+      clientName: 'mcp-release-smoke',
+      codePrefix: 'SMOKE',
+      ...(input.log ? { log: input.log } : {}),
     });
-    const bin = path.join(project, 'node_modules', '.bin', binName);
-
-    const pair = syntheticPair();
-    await writeFile(path.join(data, 'ref.yuv'), pair.ref);
-    await writeFile(path.join(data, 'dis.yuv'), pair.dis);
-
-    const env: Record<string, string> = { PATH: input.env.PATH ?? '', HOME: input.env.HOME ?? dir, VMAF_BIN: input.vmafBin };
-    if (input.libDir) env.LD_LIBRARY_PATH = [input.libDir, input.env.LD_LIBRARY_PATH].filter(Boolean).join(path.delimiter);
-    const transport = new StdioClientTransport({ command: bin, args: [data], env, stderr: 'pipe' });
-    transport.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
-    client = new Client({ name: 'mcp-release-smoke', version: '1.0.0' });
-    log(`starting ${binName} over stdio`);
-    await client.connect(transport).catch((err: unknown) => {
-      throw new StepError('SMOKE_START_FAILED', `${binName} did not answer initialize: ${(err as Error).message}`, { details: tailLines(stderr, 10), hint: 'run the bin by hand to see why it exits', cause: err });
-    });
-
+    const { client, pkg } = server;
     const info = client.getServerVersion();
     if (!info || info.version !== pkg.version) {
       throw new StepError('SMOKE_VERSION_MISMATCH', `serverInfo.version is ${JSON.stringify(info?.version)} but the tarball is ${pkg.name}@${pkg.version}`, {
@@ -120,7 +165,7 @@ export async function smokeMcp(input: SmokeInput): Promise<SmokeReport> {
     const missing = EXPECTED_TOOLS.filter((t) => !tools.includes(t));
     if (missing.length) throw new StepError('SMOKE_TOOLS_MISSING', `tools/list lacks ${missing.join(', ')}`, { details: [`listed: ${tools.join(', ')}`], hint: 'register every tool in the server' });
 
-    log('calling vmaf_score on a synthetic pair');
+    input.log?.('calling vmaf_score on a synthetic pair');
     const result = (await client.callTool({
       name: 'vmaf_score',
       arguments: { reference: 'ref.yuv', distorted: 'dis.yuv', width: 176, height: 144, pixel_format: '420', bit_depth: 8, model: 'none', features: ['psnr'] },
@@ -144,10 +189,11 @@ export async function smokeMcp(input: SmokeInput): Promise<SmokeReport> {
       score: { metric: 'psnr_y', measured, expected: Number(pair.psnrY.toFixed(6)), frames: result.structuredContent?.frames ?? 0 },
     };
   } finally {
-    await client?.close().catch(() => undefined);
-    await rm(dir, { recursive: true, force: true });
+    await server?.close();
+    await rm(data, { recursive: true, force: true });
   }
 }
+
 
 /** Installs the release's native library under its soname in `dir`, for LD_LIBRARY_PATH. */
 export async function linkNativeLibrary(releaseDir: string, artifact: { path: string; meta?: Record<string, unknown> } | undefined, dir: string): Promise<string | undefined> {

@@ -35,11 +35,4 @@ export const BACKEND_LIBRARIES: Record<Exclude<Backend, 'cpu'>, RegExp> = {
   metal: /Metal\.framework/,
 };
 
-/** Parses `ldd` output into library names. */
-export function parseLdd(text: string): string[] {
-  return text
-    .split('\n')
-    .map((l) => l.trim().split(/\s+/)[0] ?? '')
-    .filter((n) => n && n !== 'statically' && !n.startsWith('/'))
-    .map((n) => n.replace(/:$/, ''));
-}
+export { parseLdd } from '@mcp-release/pipeline/exec';

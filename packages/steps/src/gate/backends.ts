@@ -1,4 +1,3 @@
-import type { Exec } from '@mcp-release/pipeline';
 import type { BackendStatus } from './logic.js';
 import { GPU_BACKENDS, type CliUsage } from './scorers.js';
 
@@ -27,19 +26,7 @@ export interface BackendEvidence {
   linked: string[];
 }
 
-/** Parses `ldd` output into library names. */
-export function parseLdd(text: string): string[] {
-  return text
-    .split('\n')
-    .map((l) => l.trim().split(/\s+/)[0] ?? '')
-    .filter((n) => n && n !== 'statically' && !n.startsWith('/'))
-    .map((n) => n.replace(/:$/, ''));
-}
-
-export async function linkedLibraries(binary: string, exec: Exec, env: NodeJS.ProcessEnv): Promise<string[]> {
-  const r = await exec('ldd', [binary], { env, timeoutMs: 20_000 }).catch(() => undefined);
-  return r && r.exitCode === 0 ? parseLdd(r.stdout) : [];
-}
+export { linkedLibraries, parseLdd } from '@mcp-release/pipeline';
 
 function optionEnabled(value: unknown): boolean {
   return value === true || value === 'true' || value === 'enabled';

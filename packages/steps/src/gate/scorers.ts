@@ -1,11 +1,9 @@
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
-import { execChecked, tailLines, type Exec } from '@mcp-release/pipeline';
+import { tailLines, type Exec } from '@mcp-release/pipeline';
 import { StepError } from '../errors.js';
-import { tarballManifest } from '../smoke-mcp.js';
+import { startPackedServer } from '../smoke-mcp.js';
 import type { GoldenCheck, GoldenTable } from './table.js';
 
 /** Something that computes the pooled value of a golden check. */
@@ -215,41 +213,19 @@ type ScoreToolResult = { isError?: boolean; content: Array<{ text?: string }>; s
  * bytes, not the workspace source, give the numbers. CPU only.
  */
 export async function mcpScorer(input: McpScorerInput, deps: ScorerDeps): Promise<GateScorer> {
-  const pkg = await tarballManifest(input.tarball);
-  const binName = typeof pkg.bin === 'string' ? pkg.name : Object.keys(pkg.bin ?? {})[0];
-  if (!binName) throw new StepError('GATE_MCP_NO_BIN', `${pkg.name}@${pkg.version} declares no bin, so it cannot be started`, { hint: 'add "bin" to its package.json' });
-  const dir = await mkdtemp(path.join(tmpdir(), 'gate-golden-mcp-'));
-  let client: Client | undefined;
-  let stderr = '';
-  const close = async (): Promise<void> => {
-    await client?.close().catch(() => undefined);
-    await rm(dir, { recursive: true, force: true });
-  };
-  try {
-    const project = path.join(dir, 'project');
-    await mkdir(project);
-    await writeFile(path.join(project, 'package.json'), '{"name":"gate-golden","version":"0.0.0","private":true}\n');
-    input.log?.(`installing ${path.basename(input.tarball)} into an empty project`);
-    await execChecked(deps.exec, 'npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', path.resolve(input.tarball)], {
-      cwd: project,
-      env: { ...deps.env, npm_config_update_notifier: 'false' },
-      code: 'GATE_MCP_INSTALL_FAILED',
-      what: `installing ${pkg.name}@${pkg.version} from its tarball failed`,
-      hint: 'the packed package cannot be installed as a user would: check its dependencies and the registry (npm ping)',
-    });
-    const env: Record<string, string> = { PATH: deps.env.PATH ?? '', HOME: deps.env.HOME ?? dir, VMAF_BIN: input.vmafBin };
-    if (input.libDir) env.LD_LIBRARY_PATH = [input.libDir, deps.env.LD_LIBRARY_PATH].filter(Boolean).join(path.delimiter);
-    const transport = new StdioClientTransport({ command: path.join(project, 'node_modules', '.bin', binName), args: [deps.fixturesDir], env, stderr: 'pipe' });
-    transport.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
-    client = new Client({ name: 'mcp-release-gate-golden', version: '1.0.0' });
-    await client.connect(transport).catch((err: unknown) => {
-      throw new StepError('GATE_MCP_START_FAILED', `${binName} did not answer initialize: ${(err as Error).message}`, { details: tailLines(stderr, 10), hint: 'run the bin by hand to see why it exits', cause: err });
-    });
-  } catch (err) {
-    await close();
-    throw err;
-  }
-  const connected = client;
+  const server = await startPackedServer({
+    tarball: input.tarball,
+    vmafBin: input.vmafBin,
+    ...(input.libDir ? { libDir: input.libDir } : {}),
+    args: [deps.fixturesDir],
+    exec: deps.exec,
+    env: deps.env,
+    clientName: 'mcp-release-gate-golden',
+    codePrefix: 'GATE_MCP',
+    ...(input.log ? { log: input.log } : {}),
+  });
+  const { pkg, close } = server;
+  const connected = server.client;
   const has = (o: string): boolean => input.usage.options.includes(o);
   return {
     name: 'mcp',
