@@ -16,7 +16,7 @@ export interface NativePolicy {
 
 export interface Policy {
   version: 1;
-  release?: { tag?: string };
+  release?: { tag?: string; branch?: string; repository?: string; remote?: string };
   packages: Array<{ path: string; tag?: string }>;
   native?: NativePolicy;
   /** The MCP server package whose packed tarball is smoke-tested before anything is published. */
@@ -25,6 +25,13 @@ export interface Policy {
   trustedPublishers?: Array<{ package: string; repository: string; workflow: string; environment?: string }>;
   /** The signing identity consumers accept. */
   signer?: { repository: string; workflow: string; ref: string; issuer?: string };
+  /** How the release is published (npm and the GitHub release). */
+  publish?: {
+    npm?: { access?: 'public' | 'restricted'; provenance?: boolean; prereleaseTag?: string; waitSeconds?: number };
+    github?: { releaseName?: string; prerelease?: 'auto' | boolean };
+  };
+  /** check-changesets: which changes need no changeset. */
+  changesets?: { exempt?: string[]; ignore?: string[]; baseBranch?: string };
   /** Release gates (see gate/gate.ts for the golden gate's settings). */
   gates?: { golden?: Record<string, unknown> };
 }
