@@ -22,6 +22,8 @@ export interface PlannedPackage {
   /** Workspace folder, relative to the repository root. */
   path: string;
   tag?: string;
+  /** npm dist-tag, frozen at plan: `next` (or the policy's) for prereleases, `latest` otherwise. */
+  distTag?: string;
 }
 
 export interface Plan {
@@ -33,6 +35,8 @@ export interface Plan {
   timestampSource?: 'clock' | 'source-date-epoch' | 'commit' | 'explicit';
   tag: string;
   packages: PlannedPackage[];
+  /** The default branch the commit was proven to be on (an ancestor of its head) at plan time. */
+  branch?: { name: string; remote: string; head: string };
 }
 
 export interface Artifact {

@@ -49,7 +49,7 @@ async function outputsIntact(ctx: Context<unknown>, record: StepRecord): Promise
  */
 export async function runPipeline<O>(steps: ReadonlyArray<Step<O>>, ctx: Context<O>, options: RunOptions = {}): Promise<RunResult> {
   const results: StepResult[] = [];
-  const started = ctx.deps.now().getTime();
+  const started = performance.now();
   const heartbeatMs = options.heartbeatMs ?? 15_000;
   const names = new Set<string>();
   for (const s of steps) {
@@ -59,11 +59,11 @@ export async function runPipeline<O>(steps: ReadonlyArray<Step<O>>, ctx: Context
 
   for (let i = 0; i < steps.length; i += 1) {
     const step = steps[i] as Step<O>;
-    const t0 = ctx.deps.now().getTime();
+    const t0 = performance.now();
     ctx.stepName = step.name;
     const label = `[${i + 1}/${steps.length}] ${step.name}`;
     const finish = (r: Omit<StepResult, 'durationMs' | 'name'>): StepResult => {
-      const result = { name: step.name, durationMs: ctx.deps.now().getTime() - t0, ...r };
+      const result = { name: step.name, durationMs: performance.now() - t0, ...r };
       results.push(result);
       return result;
     };
@@ -97,7 +97,7 @@ export async function runPipeline<O>(steps: ReadonlyArray<Step<O>>, ctx: Context
       await ctx.saveManifest();
 
       const heartbeat = setInterval(() => {
-        ctx.log.progress(`${step.name} still running (${formatDuration(ctx.deps.now().getTime() - t0)})`);
+        ctx.log.progress(`${step.name} still running (${formatDuration(performance.now() - t0)})`);
       }, heartbeatMs);
       heartbeat.unref();
       let outcome;
@@ -140,8 +140,8 @@ export async function runPipeline<O>(steps: ReadonlyArray<Step<O>>, ctx: Context
       }
       const r = finish({ state: 'failed', outputs: [], notes: [], error });
       ctx.log.info(`✖ ${label} failed after ${formatDuration(r.durationMs)}`);
-      return { ok: false, steps: results, durationMs: ctx.deps.now().getTime() - started, error: err };
+      return { ok: false, steps: results, durationMs: performance.now() - started, error: err };
     }
   }
-  return { ok: true, steps: results, durationMs: ctx.deps.now().getTime() - started };
+  return { ok: true, steps: results, durationMs: performance.now() - started };
 }

@@ -96,7 +96,8 @@ export function createContext<O>(init: ContextInit<O>): Context<O> {
     ...init,
     stepName: '',
     progress(message) {
-      const t = init.deps.now().getTime();
+      // A monotonic clock: the wall clock (deps.now) is the plan's alone.
+      const t = performance.now();
       if (t - lastProgress >= 1000) {
         lastProgress = t;
         init.log.progress(message);

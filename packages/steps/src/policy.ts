@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import Ajv from 'ajv';
+import semver from 'semver';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { describeSchemaErrors } from '@mcp-release/manifest';
 import schema from '../../../policies/schemas/release-policy.schema.json' with { type: 'json' };
@@ -76,7 +77,24 @@ export async function loadPolicy(file: string): Promise<Policy> {
   return parsePolicy(text, file);
 }
 
-/** Applies a `{version}` tag scheme. */
-export function applyTagScheme(scheme: string, version: string): string {
-  return scheme.split('{version}').join(version);
+/**
+ * The values a tag scheme may use, all derived from the frozen plan: {version}, {major}, {minor},
+ * {patch}, {date} (the plan's UTC date as YYYY.M.D) and, added by the plan, {n}.
+ */
+export function tagVariables(version: string, epoch: number): Record<string, string> {
+  const v = semver.parse(version);
+  const d = new Date(epoch * 1000);
+  return {
+    version,
+    major: String(v?.major ?? ''),
+    minor: String(v?.minor ?? ''),
+    patch: String(v?.patch ?? ''),
+    date: `${d.getUTCFullYear()}.${d.getUTCMonth() + 1}.${d.getUTCDate()}`,
+  };
+}
+
+/** Applies a tag scheme such as `v{version}` or `v{version}-lusoris.{n}`; a bare version string fills {version} only. */
+export function applyTagScheme(scheme: string, vars: string | Record<string, string>): string {
+  const values = typeof vars === 'string' ? { version: vars } : vars;
+  return scheme.replace(/\{([a-z]+)\}/g, (whole, key: string) => values[key] ?? whole);
 }

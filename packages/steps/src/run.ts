@@ -94,7 +94,7 @@ export async function runRelease(input: ReleaseRunInput): Promise<ReleaseRunOutp
       hint: `plan the release first: mcp-release plan --out ${input.outDir} (or run mcp-release build)`,
     });
   } else {
-    manifest = newManifest(await freezePlan(input.repoRoot, policy, deps, options.timestamp));
+    manifest = newManifest(await freezePlan(input.repoRoot, policy, deps, options.timestamp, log));
   }
   await mkdir(layout.releaseDir, { recursive: true });
   await mkdir(layout.workDir, { recursive: true });

@@ -1,0 +1,147 @@
+import type { Plan } from '@mcp-release/manifest';
+import type { Deps, ExecResult, Step } from '@mcp-release/pipeline';
+import { StepError } from '../errors.js';
+import { gitRemoteEnv, releaseRemote, remoteTags, requireOnDefaultBranch, type GitRemote } from '../git.js';
+import type { ReleaseContext, ReleaseOptions } from '../options.js';
+
+/** Who the annotated tag names as tagger when the environment names nobody. */
+const TAGGER = { name: 'mcp-release', email: 'mcp-release@users.noreply.github.com' };
+
+const PUSH_ATTEMPTS = 4;
+
+/**
+ * A plan can only be published when it was checked against the default branch: a publish step
+ * refuses a plan frozen without a remote (a local build) rather than release a phantom version.
+ */
+export function requirePublishablePlan(plan: Plan, step: string): NonNullable<Plan['branch']> {
+  if (!plan.branch) {
+    throw new StepError('PLAN_NOT_PUBLISHABLE', `${step} needs a plan that was checked against the default branch, and this one was frozen without a git remote`, {
+      hint: 'plan the release in a clone with its remote (origin, or release.remote in the policy); local builds are for rehearsing only',
+    });
+  }
+  return plan.branch;
+}
+
+function tagMessage(plan: Plan): string {
+  const lines = [plan.tag, '', ...plan.packages.map((p) => `${p.name}@${p.version}`), '', `commit ${plan.commit}`, `planned ${plan.timestamp}`];
+  return `${lines.join('\n')}\n`;
+}
+
+function tail(r: ExecResult): string[] {
+  return `${r.stderr}\n${r.stdout}`
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean)
+    .slice(-4);
+}
+
+/** The commit an existing local tag names, or undefined. */
+async function localTag(deps: Deps, repoRoot: string, tag: string): Promise<{ commit: string; annotated: boolean } | undefined> {
+  const type = await deps.exec('git', ['cat-file', '-t', `refs/tags/${tag}`], { cwd: repoRoot });
+  if (type.exitCode !== 0) return undefined;
+  const commit = await deps.exec('git', ['rev-parse', `refs/tags/${tag}^{commit}`], { cwd: repoRoot });
+  return { commit: commit.stdout.trim(), annotated: type.stdout.trim() === 'tag' };
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export interface PushTagResult {
+  tag: string;
+  commit: string;
+  object: string;
+  outcome: 'pushed' | 'already-pushed';
+}
+
+/**
+ * Pushes the annotated release tag on the planned commit: after the npm versions are served, and
+ * before the release is undrafted. The tag object is deterministic (its date is the plan's), so a
+ * re-run creates byte-identical tags. It never moves a tag and never force-pushes.
+ */
+export async function pushReleaseTag(ctx: ReleaseContext, wait: (ms: number) => Promise<void> = sleep): Promise<PushTagResult> {
+  const { plan } = ctx.manifest;
+  const { deps, repoRoot } = ctx;
+  requirePublishablePlan(plan, 'push-tag');
+  const remote: GitRemote = releaseRemote(ctx.options.policy, deps.env);
+
+  const existing = (await remoteTags(deps, repoRoot, remote, plan.tag)).get(plan.tag);
+  if (existing) {
+    if (existing.commit !== plan.commit) {
+      throw new StepError('TAG_EXISTS_ELSEWHERE', `the tag ${plan.tag} already exists on ${remote.label} and names ${existing.commit.slice(0, 12)}, not the planned ${plan.commit.slice(0, 12)}`, {
+        hint: 'a tag is never moved: bump the version (npx changeset, mcp-release version) and release that, or delete the stray tag if it was never published',
+      });
+    }
+    return { tag: plan.tag, commit: existing.commit, object: existing.object, outcome: 'already-pushed' };
+  }
+
+  // The default branch may have been rewritten since the plan: prove it again right before the tag.
+  await requireOnDefaultBranch(deps, repoRoot, ctx.options.policy, plan.commit);
+
+  const local = await localTag(deps, repoRoot, plan.tag);
+  if (local && (local.commit !== plan.commit || !local.annotated)) {
+    throw new StepError('TAG_LOCAL_CONFLICT', `the local tag ${plan.tag} ${local.annotated ? `names ${local.commit.slice(0, 12)}` : 'is not annotated'}; the release needs an annotated tag on ${plan.commit.slice(0, 12)}`, {
+      hint: `delete the local tag (git tag -d ${plan.tag}) and re-run; it was never pushed`,
+    });
+  }
+  if (!local) {
+    const env = {
+      ...deps.env,
+      GIT_COMMITTER_NAME: deps.env.GIT_COMMITTER_NAME || TAGGER.name,
+      GIT_COMMITTER_EMAIL: deps.env.GIT_COMMITTER_EMAIL || TAGGER.email,
+      GIT_COMMITTER_DATE: `${plan.epoch} +0000`,
+    };
+    const made = await deps.exec('git', ['-c', 'tag.gpgSign=false', 'tag', '--annotate', '--file=-', plan.tag, plan.commit], { cwd: repoRoot, env, input: tagMessage(plan) });
+    if (made.exitCode !== 0) {
+      throw new StepError('TAG_CREATE_FAILED', `git could not create the tag ${plan.tag}`, { details: tail(made), hint: 'check that the planned commit is in this clone (fetch-depth: 0), then re-run' });
+    }
+  }
+  const object = (await deps.exec('git', ['rev-parse', `refs/tags/${plan.tag}`], { cwd: repoRoot })).stdout.trim();
+
+  let last: ExecResult | undefined;
+  for (let attempt = 1; attempt <= PUSH_ATTEMPTS; attempt += 1) {
+    ctx.progress(`pushing ${plan.tag} to ${remote.label}${attempt > 1 ? ` (attempt ${attempt})` : ''}`);
+    last = await deps.exec('git', ['push', '--porcelain', remote.target, `refs/tags/${plan.tag}:refs/tags/${plan.tag}`], {
+      cwd: repoRoot,
+      env: gitRemoteEnv(deps.env, remote),
+      timeoutMs: 120_000,
+    });
+    if (last.exitCode === 0) break;
+    // A push that failed on the wire may still have landed; the remote is the truth.
+    const now = (await remoteTags(deps, repoRoot, remote, plan.tag).catch(() => undefined))?.get(plan.tag);
+    if (now && now.commit === plan.commit) break;
+    const text = `${last.stderr}${last.stdout}`;
+    if (/\b(401|403)\b|Authentication failed|could not read Username|permission/i.test(text)) {
+      throw new StepError('TAG_PUSH_DENIED', `${remote.label} refused the push of ${plan.tag}`, {
+        details: tail(last),
+        hint: 'the release job needs contents: write (and, on a protected tag pattern, a rule that lets the workflow create it); nothing was published by this step, re-run it after fixing',
+      });
+    }
+    if (/\[rejected\]|already exists/i.test(text)) {
+      throw new StepError('TAG_EXISTS_ELSEWHERE', `${remote.label} rejected ${plan.tag}: a different tag of that name appeared during the release`, {
+        details: tail(last),
+        hint: 'someone else pushed the tag; check it (git ls-remote --tags) and never move it: release a new version instead',
+      });
+    }
+    if (attempt < PUSH_ATTEMPTS) await wait(500 * 2 ** (attempt - 1));
+  }
+  const pushed = (await remoteTags(deps, repoRoot, remote, plan.tag)).get(plan.tag);
+  if (!pushed || pushed.commit !== plan.commit) {
+    throw new StepError('TAG_PUSH_FAILED', `pushing ${plan.tag} to ${remote.label} failed after ${PUSH_ATTEMPTS} attempts`, {
+      details: last ? tail(last) : [],
+      hint: 'the npm packages are published and the draft is complete; run `mcp-release resume` once the remote answers, and it pushes the tag and undrafts the release',
+    });
+  }
+  return { tag: plan.tag, commit: plan.commit, object: pushed.object || object, outcome: 'pushed' };
+}
+
+export const pushTagStep: Step<ReleaseOptions> = {
+  name: 'push-tag',
+  description: 'push the annotated release tag on the planned commit (after npm serves every version)',
+  async run(ctx) {
+    const r = await pushReleaseTag(ctx);
+    const what = r.outcome === 'pushed' ? 'pushed' : 'already on the remote';
+    return {
+      notes: [`${r.tag} → ${r.commit.slice(0, 12)} (${what})`],
+      data: { ...r, markdown: `- Tag \`${r.tag}\` on \`${r.commit.slice(0, 12)}\`: ${what}` },
+    };
+  },
+};
