@@ -162,6 +162,35 @@ export const COMMANDS: CommandSpec[] = [
       'start runs in the foreground until stopped (Ctrl-C, or `mcp-release lab stop` from another shell) and prints the URLs\nand the environment of a release run as export lines (--json: one JSON line). The trusted-publisher bindings come\nfrom the release policy. env prints that environment again for a running lab.',
   },
   {
+    name: 'version',
+    summary: 'apply the changesets (changeset version), commit the bumps and CHANGELOGs on the default branch and push them',
+    usage: 'mcp-release version [--no-push] [--json]',
+    options: {
+      'no-push': { type: 'boolean', help: 'commit, but do not push (push it yourself before dispatching the release)' },
+      repo: common.repo as OptionSpec,
+      policy: common.policy as OptionSpec,
+      json: common.json as OptionSpec,
+      help: common.help as OptionSpec,
+    },
+    details:
+      'Runs only on the default branch (release.branch, default main), on a clean work tree that is up to date with the remote.\nThe release later refuses any commit that is not on the default branch, so a version bump that was not pushed is never released.\nWith no changesets it does nothing and exits 0.',
+  },
+  {
+    name: 'check-changesets',
+    summary: 'fail when a change touches a releasable package without a changeset (for pull requests)',
+    usage: 'mcp-release check-changesets [--base REF] [--head REF] [--json]',
+    options: {
+      base: { type: 'string', value: 'REF', help: 'what the change is compared with (default: the remote default branch, e.g. origin/main)' },
+      head: { type: 'string', value: 'REF', help: 'the change (default: HEAD)' },
+      repo: common.repo as OptionSpec,
+      policy: common.policy as OptionSpec,
+      json: common.json as OptionSpec,
+      help: common.help as OptionSpec,
+    },
+    details:
+      'Files are compared from the merge base of REF and HEAD. Packages listed under changesets.exempt in the policy, and files matching\nchangesets.ignore, need no changeset. Writes a markdown summary to the job summary on GitHub. Exit 1 when a changeset is missing or malformed.',
+  },
+  {
     name: 'checksums',
     summary: 'hash every release file in --out and write SHA256SUMS',
     usage: 'mcp-release checksums [--out DIR] [--json]',

@@ -8,6 +8,7 @@ import { startLab } from '@mcp-release/lab';
 import pkg from '../package.json' with { type: 'json' };
 import { COMMANDS, commandHelp, mainHelp, type CommandSpec } from './commands.js';
 import { CliError } from './errors.js';
+import { checkChangesetsCommand, versionCommand } from './changeset-commands.js';
 import { labCommand } from './lab-command.js';
 import { verifyBundleCommand, verifyCommand } from './verify-commands.js';
 
@@ -71,7 +72,7 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
       io.stdout(mainHelp(pkg.version));
       return name ? 0 : 2;
     }
-    if (name === '--version' || name === '-v' || name === 'version') {
+    if (name === '--version' || name === '-v') {
       io.stdout(`${pkg.version}\n`);
       return 0;
     }
@@ -97,6 +98,10 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     }
     if (spec.name === 'verify-bundle') return await verifyBundleCommand(values, io);
     if (spec.name === 'verify') return await verifyCommand(values, path.resolve(io.cwd, (values.repo as string | undefined) ?? repoRootOf(io.cwd)), io);
+    if (spec.name === 'version' || spec.name === 'check-changesets') {
+      const repoRoot = path.resolve(io.cwd, (values.repo as string | undefined) ?? repoRootOf(io.cwd));
+      return spec.name === 'version' ? await versionCommand(values, repoRoot, io, log) : await checkChangesetsCommand(values, repoRoot, io);
+    }
     if (spec.name === 'lab') {
       const repoRoot = path.resolve(io.cwd, (values.repo as string | undefined) ?? repoRootOf(io.cwd));
       return await labCommand(values._positional, { ...values, repoRoot }, io, log);

@@ -22,6 +22,12 @@ export interface LabOptions {
   /** Serve the GitHub API over TLS with the lab CA (needed by gh). Default true. */
   githubTls?: boolean;
   immutableReleases?: boolean;
+  /**
+   * Serve this local repository as owner/repo over git's smart HTTP on the GitHub stand-in: its
+   * `ref` (default HEAD) becomes `branch` (default `main`), the default branch. Re-seeded (forced)
+   * on every start. The env then carries MCP_RELEASE_GIT_REMOTE.
+   */
+  seedRepository?: { owner: string; repo: string; path: string; branch?: string; ref?: string };
 }
 
 export interface LabUrls {
@@ -32,6 +38,8 @@ export interface LabUrls {
   tufMirror: string;
   registry: string;
   github: string;
+  /** The clone URL of the seeded repository, when one was seeded. */
+  gitRemote?: string;
 }
 
 export interface Lab {
@@ -51,7 +59,8 @@ export interface Lab {
 /**
  * Starts the whole outside world of a release on 127.0.0.1: GitHub's OIDC token service, Sigstore
  * (Fulcio, Rekor, a timestamp authority, a TUF mirror), the npm registry with trusted publishing,
- * and GitHub's Releases and git refs API. Ports are chosen by the system.
+ * and GitHub's Releases and git refs API with git repositories over smart HTTP. Ports are chosen
+ * by the system.
  */
 export async function startLab(options: LabOptions): Promise<Lab> {
   const ephemeral = options.stateDir ? undefined : await mkdtemp(path.join(tmpdir(), 'mcp-release-lab-'));
@@ -69,6 +78,8 @@ export async function startLab(options: LabOptions): Promise<Lab> {
     started.push(registry);
     const github = await startGithub({ stateDir, tls: options.githubTls ?? true, ...(options.immutableReleases ? { immutableReleases: true } : {}) });
     started.push(github);
+    const seed = options.seedRepository;
+    const seeded = seed ? await github.seedRepository(seed.owner, seed.repo, seed.path, { ...(seed.branch ? { branch: seed.branch } : {}), ...(seed.ref ? { ref: seed.ref } : {}) }) : undefined;
 
     const trustedRootPath = path.join(stateDir, 'trusted_root.json');
     await sigstore.writeTrustedRoot(trustedRootPath);
@@ -83,6 +94,7 @@ export async function startLab(options: LabOptions): Promise<Lab> {
       tufMirror: sigstore.urls.tufMirror,
       registry: registry.url,
       github: github.url,
+      ...(seeded ? { gitRemote: seeded.url } : {}),
     };
     const env: Record<string, string> = {
       GITHUB_ACTIONS: 'true',
@@ -101,7 +113,8 @@ export async function startLab(options: LabOptions): Promise<Lab> {
       MCP_RELEASE_TRUSTED_ROOT: trustedRootPath,
       MCP_RELEASE_OIDC_ISSUER: oidc.issuer,
       ...(options.githubTls === false ? {} : Object.fromEntries(Object.entries(github.ghEnv()).filter((e): e is [string, string] => typeof e[1] === 'string'))),
-      ...(github.caFile ? { NODE_EXTRA_CA_CERTS: github.caFile } : {}),
+      ...(github.caFile ? { NODE_EXTRA_CA_CERTS: github.caFile, GIT_SSL_CAINFO: github.caFile } : {}),
+      ...(seeded ? { MCP_RELEASE_GIT_REMOTE: seeded.url } : {}),
     };
     const services: Lab['services'] = {
       oidc: oidc.service,

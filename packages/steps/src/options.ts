@@ -14,6 +14,8 @@ export interface ReleaseOptions {
   /** A vmaf-compatible CLI for the MCP smoke test instead of the one this release built. */
   vmafBin?: string;
   timestamp?: { source: 'clock' | 'commit' } | { source: 'explicit'; epoch: number };
+  /** release-draft: replace draft assets whose digests differ instead of stopping. */
+  replace?: boolean;
 }
 
 export type ReleaseContext = Context<ReleaseOptions>;

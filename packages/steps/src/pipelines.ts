@@ -10,6 +10,10 @@ import { sbomStep } from './sbom/index.js';
 import { signStep } from './sign.js';
 import { smokeMcpStep } from './smoke-mcp.js';
 import { verifyReleaseStep } from './verify-step.js';
+import { mcpConsistencyStep } from './mcp-consistency.js';
+import { releaseDraftStep, undraftStep, verifyDraftStep } from './publish/github/index.js';
+import { publishNpmStep, waitRegistryStep } from './publish/npm/index.js';
+import { pushTagStep } from './publish/tag.js';
 
 /**
  * The release order, in one place. Each later issue inserts its steps here; the comments say why
@@ -28,6 +32,9 @@ export const releaseSteps = {
   // 4. The packed MCP server is installed from its tarball, started over stdio and made to score
   //    with the native CLI just built: the exact bytes that will be published must work.
   smokeMcp: smokeMcpStep,
+  // 4b. The MCP server's versions agree: package.json in the tarball, the serverInfo.version it
+  //     reported, server.json and mcpName. A server that misreports its version never ships.
+  mcpConsistency: mcpConsistencyStep,
   // 5. The golden-score gate: Netflix's reference scores, computed by the native CLI this release
   //    built and by the packed MCP server, must match to Netflix's own places before anything
   //    is signed, tagged or published. A failing gate leaves nothing public.
@@ -55,6 +62,29 @@ export const releaseSteps = {
   // 12. The release folder is verified as a consumer would verify it, from the files alone,
   //    before anything is uploaded or published.
   verify: verifyReleaseStep,
+
+  // Publishing. Until the tag is pushed and the release undrafted, nothing a consumer sees has
+  // changed except the npm versions, and those are published only after the draft verified.
+  // Every publish step is idempotent: it reads the remote state first, so a re-run (or
+  // `mcp-release resume`) finishes a release without duplicating anything. See docs/publishing.md.
+
+  // 13. A draft GitHub release with every release file. A draft is invisible to consumers; an
+  //     asset already there with the same digest is skipped, a different one is an error.
+  releaseDraft: releaseDraftStep,
+  // 14. The draft is downloaded through the API and verified exactly as a consumer verifies a
+  //     release: the bytes that will be published, not the local folder.
+  verifyDraft: verifyDraftStep,
+  // 15. npm publish through OIDC trusted publishing, after our own exchange preflight; the exact
+  //     version is checked first (same integrity: skip; different: stop).
+  publishNpm: publishNpmStep,
+  // 16. The registry must serve every exact version with the published integrity before the tag
+  //     exists: a tag never names a version consumers cannot install.
+  waitRegistry: waitRegistryStep,
+  // 17. The annotated tag on the planned commit, only now: never before the tests and gates
+  //     (the tag-before-tests incident), and only on a commit of the default branch.
+  pushTag: pushTagStep,
+  // 18. Undraft last. With immutable releases every asset is already up.
+  undraft: undraftStep,
 } satisfies Record<string, Step<ReleaseOptions>>;
 
 /** `mcp-release build`: the build steps, no checksums. */
@@ -63,12 +93,13 @@ export const buildPipeline: ReadonlyArray<Step<ReleaseOptions>> = [releaseSteps.
 /** `mcp-release checksums`: checksum an already built release folder. */
 export const checksumsPipeline: ReadonlyArray<Step<ReleaseOptions>> = [releaseSteps.checksums];
 
-/** `mcp-release rehearse`: every step that exists, in release order, offline. */
-export const rehearsalPipeline: ReadonlyArray<Step<ReleaseOptions>> = [
+/** Everything up to a verified, signed release folder: nothing public happens here. */
+export const attestedPipeline: ReadonlyArray<Step<ReleaseOptions>> = [
   releaseSteps.plan,
   releaseSteps.buildNpm,
   releaseSteps.buildNative,
   releaseSteps.smokeMcp,
+  releaseSteps.mcpConsistency,
   releaseSteps.gateGolden,
   releaseSteps.sbom,
   releaseSteps.verifyScript,
@@ -79,12 +110,29 @@ export const rehearsalPipeline: ReadonlyArray<Step<ReleaseOptions>> = [
   releaseSteps.verify,
 ];
 
+/** The public half, in its safe order: draft, verify the draft, npm, wait, tag, undraft. */
+export const publishPipeline: ReadonlyArray<Step<ReleaseOptions>> = [
+  releaseSteps.releaseDraft,
+  releaseSteps.verifyDraft,
+  releaseSteps.publishNpm,
+  releaseSteps.waitRegistry,
+  releaseSteps.pushTag,
+  releaseSteps.undraft,
+];
+
+/** The whole release, in order (`mcp-release release`, `resume`, and the rehearsal against the lab). */
+export const releasePipeline: ReadonlyArray<Step<ReleaseOptions>> = [...attestedPipeline, ...publishPipeline];
+
+/** `mcp-release rehearse`: the whole release, offline, against the lab. */
+export const rehearsalPipeline: ReadonlyArray<Step<ReleaseOptions>> = releasePipeline;
+
 /** One pipeline per step, for the per-step actions and commands (a workflow job runs one). */
 export const pipelines = {
   plan: [releaseSteps.plan],
   'build-npm': [releaseSteps.buildNpm],
   'build-native': [releaseSteps.buildNative],
   'smoke-mcp': [releaseSteps.smokeMcp],
+  'mcp-consistency': [releaseSteps.mcpConsistency],
   build: buildPipeline,
   checksums: checksumsPipeline,
   'gate-golden': [releaseSteps.gateGolden],
@@ -93,6 +141,15 @@ export const pipelines = {
   sign: [releaseSteps.sign],
   provenance: [releaseSteps.provenance],
   'attest-gate': [releaseSteps.attestGate],
+  'release-draft': [releaseSteps.releaseDraft],
+  'verify-draft': [releaseSteps.verifyDraft],
+  'publish-npm': [releaseSteps.publishNpm],
+  'wait-registry': [releaseSteps.waitRegistry],
+  'push-tag': [releaseSteps.pushTag],
+  undraft: [releaseSteps.undraft],
+  /** A workflow's publish job: the public half over an attested release folder. */
+  publish: publishPipeline,
+  release: releasePipeline,
   rehearse: rehearsalPipeline,
 } as const satisfies Record<string, ReadonlyArray<Step<ReleaseOptions>>>;
 export type PipelineName = keyof typeof pipelines;

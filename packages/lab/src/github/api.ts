@@ -8,14 +8,23 @@ import { pipeline } from 'node:stream/promises';
 import { LabError } from '../errors.js';
 import { readBody, sendJson, type Handler, type LabService } from '../harness.js';
 import { gitObjectSha, SHA_RE, syntheticCommit, tagObjectText } from './git.js';
+import type { Repositories } from './repos.js';
 import { now, repoKey, sameRepo, type AssetRecord, type RefRecord, type ReleaseRecord, type Store, type TagRecord } from './store.js';
 
 export interface ApiContext {
   service: LabService;
   store: Store;
+  /** Repositories with a bare git repository: their refs and tags are read from and written to it. */
+  repos: Repositories;
   token: string;
   immutableReleases: boolean;
 }
+
+/** A ref with the type of the object it names. */
+type TypedRef = RefRecord & { type: string };
+
+/** git's "no object": as the old value of update-ref, the ref must not exist yet. */
+const ZERO_SHA = '0'.repeat(40);
 
 /** One API request: what a handler needs to answer in GitHub's shapes. */
 interface Call {
@@ -97,7 +106,7 @@ function sameSecret(given: string, token: string): boolean {
 }
 
 /** `ok` for the lab token (as `token X`, `Bearer X` or basic auth's password), `bad` for any other credentials. */
-function credentials(req: IncomingMessage, token: string): 'ok' | 'anonymous' | 'bad' {
+export function credentials(req: IncomingMessage, token: string): 'ok' | 'anonymous' | 'bad' {
   const header = req.headers.authorization;
   if (!header) return 'anonymous';
   const m = /^(?:token|bearer)\s+(\S+)\s*$/i.exec(header);
@@ -111,7 +120,7 @@ function credentials(req: IncomingMessage, token: string): 'ok' | 'anonymous' | 
 }
 
 /** Reads and discards what is left of a request body, so the client sees the answer rather than a broken pipe. */
-async function drain(req: IncomingMessage): Promise<void> {
+export async function drain(req: IncomingMessage): Promise<void> {
   if (req.readableEnded || req.destroyed) return;
   await pipeline(req, new Writable({ write: (_chunk, _enc, done) => done() })).catch(() => undefined);
 }
@@ -236,13 +245,12 @@ function releaseJson(c: Call, rel: ReleaseRecord): Record<string, unknown> {
   };
 }
 
-function refJson(c: Call, ctx: ApiContext, r: RefRecord): Record<string, unknown> {
-  const isTag = ctx.store.tags.some((t) => sameRepo(t, r.owner, r.repo) && t.sha === r.sha);
+function refJson(c: Call, r: TypedRef): Record<string, unknown> {
   return {
     ref: r.ref,
     node_id: nodeId('REF', `${r.owner}/${r.repo}:${r.ref}`),
     url: `${c.api}/repos/${r.owner}/${r.repo}/git/${enc(r.ref)}`,
-    object: { sha: r.sha, type: isTag ? 'tag' : 'commit', url: `${c.api}/repos/${r.owner}/${r.repo}/git/${isTag ? 'tags' : 'commits'}/${r.sha}` },
+    object: { sha: r.sha, type: r.type, url: `${c.api}/repos/${r.owner}/${r.repo}/git/${r.type}s/${r.sha}` },
   };
 }
 
@@ -347,6 +355,20 @@ export function registerGithubApi(ctx: ApiContext): void {
   const releasesOf = (owner: string, repo: string): ReleaseRecord[] => store.releases.filter((r) => sameRepo(r, owner, repo));
   const refOf = (owner: string, repo: string, ref: string): RefRecord | undefined => store.refs.find((r) => sameRepo(r, owner, repo) && r.ref === ref);
 
+  /**
+   * The refs of a repository, typed. A repository with a bare git repository (seeded or created
+   * through the lab) is read from git; the others from the refs made through this API.
+   */
+  async function typedRefs(owner: string, repo: string): Promise<TypedRef[]> {
+    const backed = ctx.repos.find(owner, repo);
+    if (backed) return (await ctx.repos.refs(owner, repo)).map((r) => ({ owner: backed.owner, repo: backed.repo, ...r }));
+    return store.refs.filter((r) => sameRepo(r, owner, repo)).map((r) => ({ ...r, type: store.tags.some((t) => sameRepo(t, owner, repo) && t.sha === r.sha) ? 'tag' : 'commit' }));
+  }
+
+  async function typedRef(owner: string, repo: string, ref: string): Promise<TypedRef | undefined> {
+    return (await typedRefs(owner, repo)).find((r) => r.ref === ref);
+  }
+
   function release(c: Call): ReleaseRecord {
     const { owner = '', repo = '', id = '' } = c.params;
     const rel = /^\d+$/.test(id) ? releasesOf(owner, repo).find((r) => r.id === Number(id)) : undefined;
@@ -375,16 +397,38 @@ export function registerGithubApi(ctx: ApiContext): void {
     return ref ? ref.sha : syntheticCommit(owner, repo, commitish);
   }
 
-  function ensureTagRef(rel: ReleaseRecord): void {
+  /**
+   * Makes sure the tag of a release being published exists, as GitHub does on publishing: a tag
+   * already there (pushed with git, or made through this API) is used as it is; otherwise a
+   * lightweight tag is made at the release's target. In a repository with a bare git repository,
+   * the tag is written there, and a target that names no commit of it is refused (nothing written).
+   */
+  async function ensureTagRef(rel: { owner: string; repo: string; tag_name: string; target_commitish: string }, doc: string): Promise<void> {
     const ref = `refs/tags/${rel.tag_name}`;
-    if (!refOf(rel.owner, rel.repo, ref)) store.refs.push({ owner: rel.owner, repo: rel.repo, ref, sha: resolveCommitish(rel.owner, rel.repo, rel.target_commitish) });
+    if (!ctx.repos.find(rel.owner, rel.repo)) {
+      if (!refOf(rel.owner, rel.repo, ref)) store.refs.push({ owner: rel.owner, repo: rel.repo, ref, sha: resolveCommitish(rel.owner, rel.repo, rel.target_commitish) });
+      return;
+    }
+    if (await typedRef(rel.owner, rel.repo, ref)) return;
+    const commit = await ctx.repos.resolveCommit(rel.owner, rel.repo, rel.target_commitish);
+    if (!commit) throw validation(doc, { resource: 'Release', code: 'invalid', field: 'target_commitish' });
+    // a tag pushed meanwhile wins, as it would on GitHub
+    if (!(await ctx.repos.updateRef(rel.owner, rel.repo, ref, commit, ZERO_SHA)) && !(await typedRef(rel.owner, rel.repo, ref))) {
+      throw new GithubAnswer(422, `Could not create the tag ${rel.tag_name}.`, { doc });
+    }
   }
 
+  /** Tells a git repository which tags a push may not move or delete: those of immutable releases. */
+  async function protectTags(owner: string, repo: string): Promise<void> {
+    if (!ctx.immutableReleases || !ctx.repos.find(owner, repo)) return;
+    await ctx.repos.protect(owner, repo, releasesOf(owner, repo).filter(lockedRelease).map((r) => `refs/tags/${r.tag_name}`));
+  }
+
+  /** Marks a release published; its tag must exist already (ensureTagRef). */
   function publish(rel: ReleaseRecord): void {
     rel.draft = false;
     rel.published_at = now();
     if (ctx.immutableReleases) rel.immutable = true;
-    ensureTagRef(rel);
     if (!rel.prerelease && rel.make_latest !== 'false') store.latest[repoKey(rel.owner, rel.repo)] = rel.id;
   }
 
@@ -436,9 +480,13 @@ export function registerGithubApi(ctx: ApiContext): void {
         published_at: null,
         assets: [],
       };
-      if (!draft) publish(rel);
+      if (!draft) {
+        await ensureTagRef(rel, DOC.createRelease);
+        publish(rel);
+      }
       store.releases.push(rel);
       await store.save();
+      await protectTags(owner, repo);
       const json = releaseJson(c, rel);
       sendJson(c.res, 201, json, { location: json.url as string });
     },
@@ -594,12 +642,14 @@ export function registerGithubApi(ctx: ApiContext): void {
           throw new GithubAnswer(422, 'Cannot change the tag, target or draft state of an immutable release.', { doc });
         }
       }
-      if (tag !== undefined && tag !== rel.tag_name) {
+      const retag = tag !== undefined && tag !== rel.tag_name;
+      if (retag) {
         if (!validRefName(tag)) throw validation(doc, { resource: 'Release', code: 'invalid', field: 'tag_name' });
         if (tagTaken(rel, tag)) throw validation(doc, { resource: 'Release', code: 'already_exists', field: 'tag_name' });
-        rel.tag_name = tag;
-        if (!rel.draft) ensureTagRef(rel);
       }
+      // the tag is made before anything changes, so a refused target leaves the release as it was
+      if ((retag && !rel.draft) || (draft === false && rel.draft)) await ensureTagRef({ owner: rel.owner, repo: rel.repo, tag_name: tag ?? rel.tag_name, target_commitish: target || rel.target_commitish }, doc);
+      if (retag) rel.tag_name = tag;
       if (target) rel.target_commitish = target;
       if ('name' in body) rel.name = name ?? null;
       if ('body' in body) rel.body = text ?? null;
@@ -613,6 +663,7 @@ export function registerGithubApi(ctx: ApiContext): void {
       if (latest === 'true' && !rel.draft && !rel.prerelease) store.latest[repoKey(rel.owner, rel.repo)] = rel.id;
       rel.updated_at = now();
       await store.save();
+      await protectTags(rel.owner, rel.repo);
       sendJson(c.res, 200, releaseJson(c, rel));
     },
     { write: true },
@@ -627,6 +678,7 @@ export function registerGithubApi(ctx: ApiContext): void {
       const key = repoKey(rel.owner, rel.repo);
       if (store.latest[key] === rel.id) delete store.latest[key];
       await store.save();
+      await protectTags(rel.owner, rel.repo);
       for (const a of rel.assets) await rm(store.assetFile(a.id), { force: true });
       c.res.writeHead(204).end();
     },
@@ -634,9 +686,18 @@ export function registerGithubApi(ctx: ApiContext): void {
   );
 
   // --- git refs and tag objects -----------------------------------------------------------------
+  // For a repository with a bare git repository, git is the one source of truth: refs are read
+  // with for-each-ref and written with update-ref (compare-and-swap), tag objects are made with
+  // mktag and read with cat-file. A tag pushed with git is what this API reports, and a ref made
+  // here is what `git fetch` gets.
 
   function immutableTag(owner: string, repo: string, ref: string): boolean {
     return ref.startsWith('refs/tags/') && releasesOf(owner, repo).some((r) => lockedRelease(r) && `refs/tags/${r.tag_name}` === ref);
+  }
+
+  async function createdRef(c: Call, owner: string, repo: string, ref: string): Promise<void> {
+    const json = refJson(c, (await typedRef(owner, repo, ref)) as TypedRef);
+    sendJson(c.res, 201, json, { location: json.url as string });
   }
 
   api(
@@ -651,47 +712,55 @@ export function registerGithubApi(ctx: ApiContext): void {
         throw new GithubAnswer(422, "Reference name must start with 'refs/' and have at least two slashes.", { doc: DOC.createRef });
       }
       if (!sha || !SHA_RE.test(sha)) throw new GithubAnswer(422, 'Object does not exist', { doc: DOC.createRef });
-      if (refOf(owner, repo, ref)) throw new GithubAnswer(422, 'Reference already exists', { doc: DOC.createRef });
-      const r: RefRecord = { owner, repo, ref, sha };
-      store.refs.push(r);
+      if (await typedRef(owner, repo, ref)) throw new GithubAnswer(422, 'Reference already exists', { doc: DOC.createRef });
+      if (ctx.repos.find(owner, repo)) {
+        if (!(await ctx.repos.objectType(owner, repo, sha))) throw new GithubAnswer(422, 'Object does not exist', { doc: DOC.createRef });
+        if (!(await ctx.repos.updateRef(owner, repo, ref, sha, ZERO_SHA))) {
+          if (await typedRef(owner, repo, ref)) throw new GithubAnswer(422, 'Reference already exists', { doc: DOC.createRef });
+          // git refuses, e.g., a branch that would name a tag object
+          throw new GithubAnswer(422, `Reference cannot be created: ${ref} may not point at ${sha}`, { doc: DOC.createRef });
+        }
+        await createdRef(c, owner, repo, ref);
+        return;
+      }
+      store.refs.push({ owner, repo, ref, sha });
       await store.save();
-      const json = refJson(c, ctx, r);
-      sendJson(c.res, 201, json, { location: json.url as string });
+      await createdRef(c, owner, repo, ref);
     },
     { write: true },
   );
 
-  api('GET', '/repos/:owner/:repo/git/ref/:ref+', (c) => {
+  api('GET', '/repos/:owner/:repo/git/ref/:ref+', async (c) => {
     const { owner = '', repo = '', ref = '' } = c.params;
-    const r = refOf(owner, repo, `refs/${ref}`);
+    const r = await typedRef(owner, repo, `refs/${ref}`);
     if (!r) throw notFound(DOC.refs);
-    sendJson(c.res, 200, refJson(c, ctx, r));
+    sendJson(c.res, 200, refJson(c, r));
   });
 
-  const sortedRefs = (owner: string, repo: string, prefix: string): RefRecord[] =>
-    store.refs.filter((r) => sameRepo(r, owner, repo) && r.ref.startsWith(prefix)).sort((a, b) => a.ref.localeCompare(b.ref));
+  const sortedRefs = async (owner: string, repo: string, prefix: string): Promise<TypedRef[]> =>
+    (await typedRefs(owner, repo)).filter((r) => r.ref.startsWith(prefix)).sort((a, b) => a.ref.localeCompare(b.ref));
 
-  api('GET', '/repos/:owner/:repo/git/refs', (c) => {
+  api('GET', '/repos/:owner/:repo/git/refs', async (c) => {
     const { owner = '', repo = '' } = c.params;
-    sendJson(c.res, 200, paginate(c, sortedRefs(owner, repo, 'refs/')).map((r) => refJson(c, ctx, r)));
+    sendJson(c.res, 200, paginate(c, await sortedRefs(owner, repo, 'refs/')).map((r) => refJson(c, r)));
   });
 
-  api('GET', '/repos/:owner/:repo/git/matching-refs/:ref+', (c) => {
+  api('GET', '/repos/:owner/:repo/git/matching-refs/:ref+', async (c) => {
     const { owner = '', repo = '', ref = '' } = c.params;
-    sendJson(c.res, 200, paginate(c, sortedRefs(owner, repo, `refs/${ref}`)).map((r) => refJson(c, ctx, r)));
+    sendJson(c.res, 200, paginate(c, await sortedRefs(owner, repo, `refs/${ref}`)).map((r) => refJson(c, r)));
   });
 
   // the older form: one ref when the name is exact, the refs under it when it is a folder
-  api('GET', '/repos/:owner/:repo/git/refs/:ref+', (c) => {
+  api('GET', '/repos/:owner/:repo/git/refs/:ref+', async (c) => {
     const { owner = '', repo = '', ref = '' } = c.params;
-    const exact = refOf(owner, repo, `refs/${ref}`);
+    const exact = await typedRef(owner, repo, `refs/${ref}`);
     if (exact) {
-      sendJson(c.res, 200, refJson(c, ctx, exact));
+      sendJson(c.res, 200, refJson(c, exact));
       return;
     }
-    const under = sortedRefs(owner, repo, `refs/${ref.replace(/\/$/, '')}/`);
+    const under = await sortedRefs(owner, repo, `refs/${ref.replace(/\/$/, '')}/`);
     if (!under.length) throw notFound(DOC.refs);
-    sendJson(c.res, 200, under.map((r) => refJson(c, ctx, r)));
+    sendJson(c.res, 200, under.map((r) => refJson(c, r)));
   });
 
   api(
@@ -702,14 +771,26 @@ export function registerGithubApi(ctx: ApiContext): void {
       const body = await jsonBody(c.req);
       const doc = `${DOCS}/git/refs#update-a-reference`;
       const sha = typed<string>(body, 'sha', 'string', doc);
-      typed<boolean>(body, 'force', 'boolean', doc);
-      const r = refOf(owner, repo, `refs/${ref}`);
+      const force = typed<boolean>(body, 'force', 'boolean', doc) ?? false;
+      const r = await typedRef(owner, repo, `refs/${ref}`);
       if (!r) throw new GithubAnswer(422, 'Reference does not exist', { doc });
       if (!sha || !SHA_RE.test(sha)) throw new GithubAnswer(422, 'Object does not exist', { doc });
       if (immutableTag(owner, repo, r.ref) && sha !== r.sha) throw new GithubAnswer(422, 'Cannot move the tag of an immutable release.', { doc });
-      r.sha = sha;
+      if (ctx.repos.find(owner, repo)) {
+        const type = await ctx.repos.objectType(owner, repo, sha);
+        if (!type) throw new GithubAnswer(422, 'Object does not exist', { doc });
+        if (!force && r.type === 'commit' && type === 'commit' && !(await ctx.repos.isAncestor(owner, repo, r.sha, sha))) {
+          throw new GithubAnswer(422, 'Update is not a fast forward', { doc });
+        }
+        // compare-and-swap: a push that moved the ref meanwhile makes this fail rather than be lost
+        if (!(await ctx.repos.updateRef(owner, repo, r.ref, sha, r.sha))) throw new GithubAnswer(422, `Reference cannot be updated: ${r.ref} moved or may not point at ${sha}`, { doc });
+        sendJson(c.res, 200, refJson(c, (await typedRef(owner, repo, r.ref)) as TypedRef));
+        return;
+      }
+      const stored = refOf(owner, repo, r.ref) as RefRecord;
+      stored.sha = sha;
       await store.save();
-      sendJson(c.res, 200, refJson(c, ctx, r));
+      sendJson(c.res, 200, refJson(c, (await typedRef(owner, repo, r.ref)) as TypedRef));
     },
     { write: true },
   );
@@ -720,11 +801,15 @@ export function registerGithubApi(ctx: ApiContext): void {
     async (c) => {
       const { owner = '', repo = '', ref = '' } = c.params;
       const doc = `${DOCS}/git/refs#delete-a-reference`;
-      const r = refOf(owner, repo, `refs/${ref}`);
+      const r = await typedRef(owner, repo, `refs/${ref}`);
       if (!r) throw new GithubAnswer(422, 'Reference does not exist', { doc });
       if (immutableTag(owner, repo, r.ref)) throw new GithubAnswer(422, 'Cannot delete the tag of an immutable release.', { doc });
-      store.refs.splice(store.refs.indexOf(r), 1);
-      await store.save();
+      if (ctx.repos.find(owner, repo)) {
+        if (!(await ctx.repos.updateRef(owner, repo, r.ref, undefined, r.sha))) throw new GithubAnswer(422, `Reference cannot be deleted: ${r.ref} moved meanwhile`, { doc });
+      } else {
+        store.refs.splice(store.refs.indexOf(refOf(owner, repo, r.ref) as RefRecord), 1);
+        await store.save();
+      }
       c.res.writeHead(204).end();
     },
     { write: true },
@@ -761,7 +846,18 @@ export function registerGithubApi(ctx: ApiContext): void {
       if (/[<>\n]/.test(tagger.name) || /[<>\n]/.test(tagger.email)) throw validation(doc, { resource: 'Tag', code: 'invalid', field: 'tagger' });
       // like GitHub, the stored message ends with a newline
       const text = (message as string).endsWith('\n') ? (message as string) : `${message as string}\n`;
-      const sha = gitObjectSha('tag', tagObjectText({ object: object as string, type: type as string, tag: tag as string, tagger, message: text }));
+      const objectText = tagObjectText({ object: object as string, type: type as string, tag: tag as string, tagger, message: text });
+      const backed = ctx.repos.find(owner, repo);
+      if (backed) {
+        const actual = await ctx.repos.objectType(owner, repo, object as string);
+        if (!actual) throw new GithubAnswer(422, 'Object does not exist', { doc });
+        if (actual !== type) throw validation(doc, { resource: 'Tag', code: 'invalid', field: 'type' });
+        const written = (await ctx.repos.tagObject(owner, repo, await ctx.repos.writeTag(owner, repo, objectText))) as TagRecord;
+        const json = tagJson(c, { ...written, owner: backed.owner, repo: backed.repo });
+        sendJson(c.res, 201, json, { location: json.url as string });
+        return;
+      }
+      const sha = gitObjectSha('tag', objectText);
       let t = store.tags.find((x) => sameRepo(x, owner, repo) && x.sha === sha);
       if (!t) {
         t = { owner, repo, sha, tag: tag as string, message: text, object: { sha: object as string, type: type as string }, tagger };
@@ -774,11 +870,40 @@ export function registerGithubApi(ctx: ApiContext): void {
     { write: true },
   );
 
-  api('GET', '/repos/:owner/:repo/git/tags/:sha', (c) => {
+  api('GET', '/repos/:owner/:repo/git/tags/:sha', async (c) => {
     const { owner = '', repo = '', sha = '' } = c.params;
-    const t = store.tags.find((x) => sameRepo(x, owner, repo) && x.sha === sha.toLowerCase());
+    const backed = ctx.repos.find(owner, repo);
+    const t = backed ? await ctx.repos.tagObject(owner, repo, sha.toLowerCase()) : store.tags.find((x) => sameRepo(x, owner, repo) && x.sha === sha.toLowerCase());
     if (!t) throw notFound(DOC.tags);
-    sendJson(c.res, 200, tagJson(c, t));
+    sendJson(c.res, 200, tagJson(c, backed ? { ...t, owner: backed.owner, repo: backed.repo } : t));
+  });
+
+  // --- repositories with git (seeded or created through the lab) ------------------------------
+
+  api('GET', '/repos/:owner/:repo', (c) => {
+    const { owner = '', repo = '' } = c.params;
+    const r = ctx.repos.find(owner, repo);
+    if (!r) throw notFound(`${DOCS}/repos/repos#get-a-repository`);
+    const id = store.repositories.indexOf(r) + 1;
+    const web = `${c.web}/${r.owner}/${r.repo}`;
+    sendJson(c.res, 200, {
+      id,
+      node_id: nodeId('R', id),
+      name: r.repo,
+      full_name: `${r.owner}/${r.repo}`,
+      owner: { ...userJson(c), login: r.owner, url: `${c.api}/users/${r.owner}`, html_url: `${c.web}/${r.owner}` },
+      private: false,
+      visibility: 'public',
+      fork: false,
+      archived: false,
+      disabled: false,
+      html_url: web,
+      url: `${c.api}/repos/${r.owner}/${r.repo}`,
+      clone_url: `${web}.git`,
+      default_branch: r.default_branch,
+      created_at: r.created_at,
+      ...(c.authed ? { permissions: { admin: true, maintain: true, push: true, triage: true, pull: true } } : {}),
+    });
   });
 
   // --- downloads, the rest, and what the stand-in does not serve --------------------------------

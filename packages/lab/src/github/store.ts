@@ -57,6 +57,14 @@ export interface TagRecord {
   tagger: { name: string; email: string; date: string };
 }
 
+/** A repository the stand-in serves over git; its refs and tags live in its bare repository. */
+export interface RepositoryRecord {
+  owner: string;
+  repo: string;
+  default_branch: string;
+  created_at: string;
+}
+
 interface Data {
   version: 1;
   nextId: number;
@@ -65,6 +73,7 @@ interface Data {
   tags: TagRecord[];
   /** Release id marked latest, by lowercased `owner/repo`. */
   latest: Record<string, number>;
+  repositories: RepositoryRecord[];
 }
 
 export function repoKey(owner: string, repo: string): string {
@@ -81,8 +90,9 @@ export function now(): string {
 
 /**
  * The GitHub stand-in's state: release metadata, refs and tag objects in `state.json`, asset
- * bytes as files under `assets/`. Every change is written before the request that made it is
- * answered, through a temporary file and a rename.
+ * bytes as files under `assets/`, bare git repositories under `repos/` (see repos.ts). Every
+ * change is written before the request that made it is answered, through a temporary file and a
+ * rename.
  */
 export class Store {
   readonly dir: string;
@@ -98,7 +108,7 @@ export class Store {
 
   static async open(dir: string): Promise<Store> {
     const file = path.join(dir, 'state.json');
-    let data: Data = { version: 1, nextId: 1001, releases: [], refs: [], tags: [], latest: {} };
+    let data: Data = { version: 1, nextId: 1001, releases: [], refs: [], tags: [], latest: {}, repositories: [] };
     try {
       await mkdir(path.join(dir, 'assets'), { recursive: true });
       let text: string | undefined;
@@ -136,6 +146,10 @@ export class Store {
 
   get latest(): Record<string, number> {
     return this.data.latest;
+  }
+
+  get repositories(): RepositoryRecord[] {
+    return this.data.repositories;
   }
 
   nextId(): number {

@@ -37,9 +37,11 @@ export function checkAttestation(body: unknown, name: string, version: string, i
     return bad('the DSSE payload is not a base64 JSON in-toto statement');
   }
   if (statement.predicateType !== predicateType) return bad(`the statement's predicateType ${JSON.stringify(statement.predicateType)} is not ${JSON.stringify(predicateType)}`);
-  const subject = Array.isArray(statement.subject) ? statement.subject[0] : undefined;
+  // A statement may name several packages (one release's tarballs); the one for this version must be among them.
+  const subjects = Array.isArray(statement.subject) ? statement.subject : [];
   const purl = npmPurl(name, version);
-  if (!subject || subject.name !== purl) return bad(`the statement's subject ${JSON.stringify(subject?.name)} is not ${purl}`);
+  const subject = subjects.find((s) => s?.name === purl) ?? subjects[0];
+  if (!subject || subject.name !== purl) return bad(`no subject of the statement is ${purl} (it names ${subjects.map((s) => JSON.stringify(s?.name)).join(', ') || 'nothing'})`);
   const expected = integrity?.startsWith('sha512-') ? Buffer.from(integrity.slice(7), 'base64').toString('hex') : undefined;
   if (!expected) return bad(`${name}@${version} has no sha512 integrity to check the subject against`);
   if (subject.digest?.sha512 !== expected) return bad(`the statement's subject digest sha512:${String(subject.digest?.sha512)} is not the tarball's sha512:${expected}`);
