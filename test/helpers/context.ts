@@ -11,6 +11,7 @@ export const TEST_PLAN: Plan = {
   epoch: 1772600767,
   tag: 'v0.0.1',
   packages: [],
+  branch: { name: 'main', remote: 'origin', head: 'c'.repeat(40) },
 };
 
 /** A release context over `dir` (release/, work/, manifest.json), as the CLI would make it. */

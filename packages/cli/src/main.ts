@@ -4,12 +4,13 @@ import { parseArgs } from 'node:util';
 import { formatError, isCodedError, readManifest } from '@mcp-release/manifest';
 import { exec, formatBytes, formatDuration, streamLogger, type Logger } from '@mcp-release/pipeline';
 import { DEFAULT_POLICY_PATH, layoutFor, loadPolicy, runRelease, smokeMcp, type ReleaseRunInput } from '@mcp-release/steps';
-import { startLab } from '@mcp-release/lab';
+import { releaseEnv, startReleaseLab } from '@mcp-release/lab';
 import pkg from '../package.json' with { type: 'json' };
 import { COMMANDS, commandHelp, mainHelp, type CommandSpec } from './commands.js';
 import { CliError } from './errors.js';
 import { checkChangesetsCommand, versionCommand } from './changeset-commands.js';
 import { labCommand } from './lab-command.js';
+import { recoverCommand } from './recover-command.js';
 import { verifyBundleCommand, verifyCommand } from './verify-commands.js';
 
 export interface CliIo {
@@ -107,6 +108,14 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
       return await labCommand(values._positional, { ...values, repoRoot }, io, log);
     }
     const repoRoot = path.resolve(io.cwd, (values.repo as string | undefined) ?? repoRootOf(io.cwd));
+    if (spec.name === 'recover') return await recoverCommand(values, repoRoot, io, log);
+    if (spec.name === 'resume') {
+      if (!values.manifest) throw new CliError('USAGE', 'resume needs the manifest of the release to continue', { hint: 'mcp-release resume --manifest out/release-run/manifest.json' });
+      const file = path.resolve(io.cwd, values.manifest as string);
+      if (path.basename(file) !== 'manifest.json') throw new CliError('USAGE', `${values.manifest as string} is not a release manifest (manifest.json)`, { hint: 'pass the manifest.json of the release folder (--out) that stopped' });
+      await readManifest(file);
+      values.out = path.dirname(file);
+    }
     const outDir = path.resolve(io.cwd, (values.out as string | undefined) ?? path.join(repoRoot, DEFAULT_OUT[spec.name] ?? 'out/release-run'));
     const nativeSource = values['native-source'] as string | undefined;
     const mesonOptions = parseMesonOptions(values['meson-option'] as string[] | undefined);
@@ -120,6 +129,7 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
       ...(values['no-native'] ? { noNative: true } : {}),
       ...(values['vmaf-bin'] ? { vmafBin: path.resolve(io.cwd, values['vmaf-bin'] as string) } : {}),
       timestamp: parseTimestamp(values.timestamp as string | undefined),
+      ...(values.replace ? { replace: true } : {}),
       deps: { env: io.env },
       log,
     };
@@ -169,8 +179,11 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
 
 /**
  * The rehearsal's outside world: the lab, in-process, with its state in `<out>/lab` so that a
- * re-run into the same folder keeps its trust root. Its tokens carry the planned commit as `sha`,
- * as GitHub's do. The lab registry is not the install registry: only publishing goes there.
+ * re-run into the same folder keeps its trust root, registry and releases. Its tokens carry the
+ * planned commit as `sha` and the policy's signer and trusted-publisher names, as GitHub's would
+ * for the release workflow. The repository is served by the lab's git remote with the planned
+ * commit as the default branch, and each package name is claimed once (the maintainer's one-time
+ * first publish). The lab registry is not the install registry: only publishing goes there.
  */
 async function startRehearsalLab(repoRoot: string, outDir: string, policyPath: string | undefined, log: Logger): Promise<{ env: Record<string, string>; stop(): Promise<void> }> {
   const policy = await loadPolicy(policyPath ?? path.join(repoRoot, DEFAULT_POLICY_PATH));
@@ -180,10 +193,9 @@ async function startRehearsalLab(repoRoot: string, outDir: string, policyPath: s
   } catch {
     commit = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: repoRoot, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
   }
-  log.info('starting the lab (GitHub OIDC, Sigstore, npm registry, GitHub API) on 127.0.0.1');
-  const lab = await startLab({ stateDir: path.join(outDir, 'lab'), trustedPublishers: policy.trustedPublishers ?? [], claims: { sha: commit } });
-  const env = Object.fromEntries(Object.entries(lab.env).filter(([k]) => k !== 'NPM_CONFIG_REGISTRY'));
-  return { env, stop: () => lab.stop() };
+  log.info('starting the lab (GitHub OIDC, Sigstore, npm registry, GitHub API and git) on 127.0.0.1');
+  const lab = await startReleaseLab({ stateDir: path.join(outDir, 'lab'), repoRoot, commit, policy, log: (l) => log.info(l) });
+  return { env: releaseEnv(lab), stop: () => lab.stop() };
 }
 
 async function runSmoke(values: ReturnType<typeof parse>, io: CliIo, json: boolean, log: Logger): Promise<number> {

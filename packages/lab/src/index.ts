@@ -6,3 +6,4 @@ export * from './registry/index.js';
 export * from './sigstore/index.js';
 export * from './github/index.js';
 export * from './lab.js';
+export * from './release-lab.js';

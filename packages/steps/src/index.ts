@@ -23,3 +23,4 @@ export * from './mcp-consistency.js';
 export * from './publish/tag.js';
 export * from './publish/npm/index.js';
 export * from './publish/github/index.js';
+export * from './publish/recover.js';

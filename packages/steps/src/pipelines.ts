@@ -11,7 +11,7 @@ import { signStep } from './sign.js';
 import { smokeMcpStep } from './smoke-mcp.js';
 import { verifyReleaseStep } from './verify-step.js';
 import { mcpConsistencyStep } from './mcp-consistency.js';
-import { releaseDraftStep, undraftStep, verifyDraftStep } from './publish/github/index.js';
+import { releaseDraftStep, undraftStep, verifyDraftStep, verifyPublishedStep } from './publish/github/index.js';
 import { publishNpmStep, waitRegistryStep } from './publish/npm/index.js';
 import { pushTagStep } from './publish/tag.js';
 
@@ -85,6 +85,9 @@ export const releaseSteps = {
   pushTag: pushTagStep,
   // 18. Undraft last. With immutable releases every asset is already up.
   undraft: undraftStep,
+  // 19. What consumers now see, checked as they check it: the public release downloaded by its
+  //     tag and verified, and every npm version served with the tarball's integrity.
+  verifyPublished: verifyPublishedStep,
 } satisfies Record<string, Step<ReleaseOptions>>;
 
 /** `mcp-release build`: the build steps, no checksums. */
@@ -118,6 +121,7 @@ export const publishPipeline: ReadonlyArray<Step<ReleaseOptions>> = [
   releaseSteps.waitRegistry,
   releaseSteps.pushTag,
   releaseSteps.undraft,
+  releaseSteps.verifyPublished,
 ];
 
 /** The whole release, in order (`mcp-release release`, `resume`, and the rehearsal against the lab). */
@@ -147,6 +151,9 @@ export const pipelines = {
   'wait-registry': [releaseSteps.waitRegistry],
   'push-tag': [releaseSteps.pushTag],
   undraft: [releaseSteps.undraft],
+  'verify-published': [releaseSteps.verifyPublished],
+  'release-github': [releaseSteps.releaseDraft, releaseSteps.verifyDraft],
+  npm: [releaseSteps.publishNpm, releaseSteps.waitRegistry],
   /** A workflow's publish job: the public half over an attested release folder. */
   publish: publishPipeline,
   release: releasePipeline,

@@ -36,6 +36,8 @@ export interface ReleaseRunInput {
   /** Release without native artifacts. */
   noNative?: boolean;
   timestamp?: ReleaseOptions['timestamp'];
+  /** release-draft: replace draft assets whose digests differ. */
+  replace?: boolean;
   vmafBin?: string;
   platform?: string;
   deps?: Partial<Deps>;
@@ -84,6 +86,7 @@ export async function runRelease(input: ReleaseRunInput): Promise<ReleaseRunOutp
     ...(input.pipeline === 'rehearse' ? { rehearsal: true } : {}),
     ...(input.vmafBin ? { vmafBin: input.vmafBin } : {}),
     ...(input.timestamp ? { timestamp: input.timestamp } : {}),
+    ...(input.replace ? { replace: true } : {}),
   };
 
   let manifest: Manifest;

@@ -27,7 +27,7 @@ export const signStep: Step<ReleaseOptions> = {
   async run(ctx) {
     const files = signedArtifacts(ctx.manifest);
     const endpoints = endpointsFromEnv(ctx.deps.env);
-    const signer = new ReleaseSigner(endpoints, githubIdentity(ctx.deps.env), ctx.deps.now);
+    const signer = new ReleaseSigner(endpoints, githubIdentity(ctx.deps.env));
     await signer.certificate(); // fail fast, before any file, when the job has no identity
     let done = 0;
     const signed = await mapLimit(files, SIGN_CONCURRENCY, async (a) => {

@@ -34,6 +34,7 @@ import { escapePackageName, isValidPackageName, packageOfPath, splitSpec } from 
 import { invalidName, matchTrustedPublisher, missingToken, packageNotFound, type RefusalReason, type TrustedPublisher, validateTrustedPublishers, verifyIdToken } from './trust.js';
 import { Upstream } from './upstream.js';
 
+export { bootstrapPackage, BOOTSTRAP_VERSION } from './bootstrap.js';
 export type { TrustedPublisher, RefusalReason } from './trust.js';
 export type { Attestation } from './attestations.js';
 

@@ -402,7 +402,7 @@ export const goldenAttestationStep: Step<ReleaseOptions> = {
       }
     }
     const statement = buildGoldenStatement(report, report.subjects);
-    const signer = new ReleaseSigner(endpointsFromEnv(ctx.deps.env), githubIdentity(ctx.deps.env, 'sigstore'), ctx.deps.now);
+    const signer = new ReleaseSigner(endpointsFromEnv(ctx.deps.env), githubIdentity(ctx.deps.env, 'sigstore'));
     ctx.progress(`signing ${GATE_ATTESTATION}`);
     const bundle = await signer.signStatement(statement);
     await writeFileAtomic(path.join(ctx.releaseDir, GATE_ATTESTATION), canonicalJson(bundle));

@@ -87,7 +87,7 @@ export const provenanceStep: Step<ReleaseOptions> = {
     assertSigned(ctx.manifest);
     await assertSubjectsIntact(ctx);
 
-    const signer = new ReleaseSigner(endpointsFromEnv(env), githubIdentity(env, 'sigstore'), ctx.deps.now);
+    const signer = new ReleaseSigner(endpointsFromEnv(env), githubIdentity(env, 'sigstore'));
     const notes: string[] = [];
     const outputs: Array<[string, typeof statement]> = [[PROVENANCE_FILE, statement]];
     if (npm) outputs.push([NPM_PROVENANCE_FILE, npm]);

@@ -10,13 +10,20 @@ const TAGGER = { name: 'mcp-release', email: 'mcp-release@users.noreply.github.c
 const PUSH_ATTEMPTS = 4;
 
 /**
- * A plan can only be published when it was checked against the default branch: a publish step
- * refuses a plan frozen without a remote (a local build) rather than release a phantom version.
+ * A plan can only be published when it was checked against the default branch, and (outside a
+ * rehearsal) made from a clean checkout: the public steps refuse a plan frozen without a remote (a
+ * local build) or over uncommitted changes rather than release a phantom version.
  */
-export function requirePublishablePlan(plan: Plan, step: string): NonNullable<Plan['branch']> {
+export function requirePublishablePlan(ctx: Pick<ReleaseContext, 'manifest' | 'options'>, step: string): NonNullable<Plan['branch']> {
+  const { plan } = ctx.manifest;
   if (!plan.branch) {
     throw new StepError('PLAN_NOT_PUBLISHABLE', `${step} needs a plan that was checked against the default branch, and this one was frozen without a git remote`, {
       hint: 'plan the release in a clone with its remote (origin, or release.remote in the policy); local builds are for rehearsing only',
+    });
+  }
+  if (plan.dirty && !ctx.options.rehearsal) {
+    throw new StepError('PLAN_NOT_PUBLISHABLE', `${step} refuses a plan made over uncommitted changes: what would be published is not what is committed`, {
+      hint: 'commit (on the default branch) or discard the changes, then plan the release again in a new --out folder',
     });
   }
   return plan.branch;
@@ -60,7 +67,7 @@ export interface PushTagResult {
 export async function pushReleaseTag(ctx: ReleaseContext, wait: (ms: number) => Promise<void> = sleep): Promise<PushTagResult> {
   const { plan } = ctx.manifest;
   const { deps, repoRoot } = ctx;
-  requirePublishablePlan(plan, 'push-tag');
+  requirePublishablePlan(ctx, 'push-tag');
   const remote: GitRemote = releaseRemote(ctx.options.policy, deps.env);
 
   const existing = (await remoteTags(deps, repoRoot, remote, plan.tag)).get(plan.tag);

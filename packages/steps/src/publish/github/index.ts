@@ -34,4 +34,4 @@ export {
   type UploadOptions,
   type UploadResult,
 } from './release.js';
-export { draftFolder, expectedAssets, releaseDraftStep, undraftStep, verifyDraftStep } from './steps.js';
+export { draftFolder, expectedAssets, releaseDraftStep, undraftStep, verifyDraftStep, verifyPublishedStep } from './steps.js';

@@ -2,6 +2,8 @@ import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { compareNames, resolveInside, type Manifest } from '@mcp-release/manifest';
 import { skip, type Step } from '@mcp-release/pipeline';
+import { withRegistry } from '../npm/registry.js';
+import { requirePublishablePlan } from '../tag.js';
 import { StepError } from '../../errors.js';
 import type { ReleaseContext, ReleaseOptions } from '../../options.js';
 import { GITHUB_ACTIONS_ISSUER } from '../../verify-step.js';
@@ -56,6 +58,7 @@ export const releaseDraftStep: Step<ReleaseOptions> = {
   name: 'release-draft',
   description: 'make the draft GitHub release and upload every release file to it',
   async run(ctx) {
+    requirePublishablePlan(ctx, 'release-draft');
     const expected = requireFiles(ctx);
     const files: ReleaseFile[] = [];
     for (const e of expected) files.push({ ...e, file: await resolveInside(ctx.releaseDir, e.name, 'release file') });
@@ -100,64 +103,76 @@ export const releaseDraftStep: Step<ReleaseOptions> = {
  * against the policy's signer identity, provenance) and compared with the manifest. The local
  * release folder plays no part.
  */
-export const verifyDraftStep: Step<ReleaseOptions> = {
-  name: 'verify-draft',
-  description: 'download the draft GitHub release and verify it as a consumer would',
-  skip(ctx) {
-    return ctx.options.policy.signer ? undefined : skip('no signer identity in the policy (signer:), so there is nothing to verify against');
-  },
-  async run(ctx) {
-    const signer = ctx.options.policy.signer as NonNullable<ReleaseOptions['policy']['signer']>;
-    const expected = requireFiles(ctx);
-    const client = await clientFor(ctx);
-    const { tag } = ctx.manifest.plan;
-    const found = await findReleases(client, tag);
-    const release = found.published ?? found.drafts[0];
-    if (!release) throw new StepError('RELEASE_DRAFT_MISSING', `there is no draft release of ${tag} on ${client.repository} to verify`, { hint: 'run release-draft first' });
-    if (!found.published && found.drafts.length > 1) {
-      throw new StepError('RELEASE_DRAFT_AMBIGUOUS', `${found.drafts.length} draft releases on ${client.repository} are for ${tag}`, { details: found.drafts.map((d) => `draft ${d.id}: ${d.url}`), hint: 'delete the extra drafts on GitHub, then run release-draft again' });
-    }
-    const dir = draftFolder(ctx);
-    await rm(dir, { recursive: true, force: true });
-    const downloaded = await downloadDraft(client, release.id, dir);
-    const { trustedRoot, source } = await loadTrustedRoot({ env: ctx.deps.env, offline: false });
-    const result = await verifyRelease({
-      folder: dir,
-      policy: { repository: signer.repository, workflow: signer.workflow, refPattern: signer.ref, issuer: signer.issuer ?? GITHUB_ACTIONS_ISSUER },
-      trustedRoot,
-    });
-    if (result.status !== 'verified') {
-      const bad = result.checks.filter((c) => c.status === 'failed' || c.status === 'error');
-      throw new StepError('RELEASE_DRAFT_NOT_VERIFIED', `the ${release.draft ? 'draft' : 'published'} release ${tag} on GitHub does not verify as a consumer would check it (${result.status}): ${bad.length} check(s) failed`, {
-        details: bad.slice(0, 12).map((c) => `${c.name}${c.file ? ` ${c.file}` : ''}: ${c.detail}`),
-        hint: release.draft ? 'nothing was published; the draft holds other bytes than were signed: run release-draft --replace to upload the release files again, then verify-draft' : 'the release is already public: investigate it, and release a new version',
+function consumerVerifyStep(stage: 'draft' | 'published'): Step<ReleaseOptions> {
+  return {
+    name: stage === 'draft' ? 'verify-draft' : 'verify-published',
+    description: stage === 'draft' ? 'download the draft GitHub release and verify it as a consumer would' : 'download the published release and verify it as a consumer would, with the registry',
+    skip(ctx) {
+      return ctx.options.policy.signer ? undefined : skip('no signer identity in the policy (signer:), so there is nothing to verify against');
+    },
+    async run(ctx) {
+      const signer = ctx.options.policy.signer as NonNullable<ReleaseOptions['policy']['signer']>;
+      const expected = requireFiles(ctx);
+      const client = await clientFor(ctx);
+      const { tag } = ctx.manifest.plan;
+      const found = await findReleases(client, tag);
+      const release = found.published ?? found.drafts[0];
+      if (stage === 'published' && !found.published) {
+        throw new StepError('RELEASE_NOT_PUBLISHED', `the release ${tag} on ${client.repository} is not published`, { hint: 'run the undraft step (mcp-release resume finishes the release)' });
+      }
+      if (!release) throw new StepError('RELEASE_DRAFT_MISSING', `there is no draft release of ${tag} on ${client.repository} to verify`, { hint: 'run release-draft first' });
+      if (!found.published && found.drafts.length > 1) {
+        throw new StepError('RELEASE_DRAFT_AMBIGUOUS', `${found.drafts.length} draft releases on ${client.repository} are for ${tag}`, { details: found.drafts.map((d) => `draft ${d.id}: ${d.url}`), hint: 'delete the extra drafts on GitHub, then run release-draft again' });
+      }
+      const dir = stage === 'draft' ? draftFolder(ctx) : `${draftFolder(ctx)}-published`;
+      await rm(dir, { recursive: true, force: true });
+      const downloaded = await downloadDraft(client, release.id, dir);
+      const { trustedRoot, source } = await loadTrustedRoot({ env: ctx.deps.env, offline: false });
+      const result = await verifyRelease({
+        folder: dir,
+        policy: { repository: signer.repository, workflow: signer.workflow, refPattern: signer.ref, issuer: signer.issuer ?? GITHUB_ACTIONS_ISSUER },
+        trustedRoot,
+        ...(stage === 'published' && ctx.manifest.artifacts.some((a) => a.kind === 'npm-tarball') ? { registry: (await withRegistry(ctx.deps, ctx.repoRoot)).MCP_RELEASE_NPM_REGISTRY as string } : {}),
       });
-    }
-    const onGithub = new Map(downloaded.assets.map((a) => [a.name, a]));
-    const diffs = expected.filter((e) => onGithub.get(e.name)?.sha256 !== e.sha256).map((e) => (onGithub.has(e.name) ? `${e.name}: other bytes on GitHub` : `${e.name}: missing on GitHub`));
-    const names = new Set(expected.map((e) => e.name));
-    for (const a of downloaded.assets) if (!names.has(a.name)) diffs.push(`${a.name}: on GitHub but not in the manifest`);
-    if (diffs.length) {
-      throw new StepError('RELEASE_DRAFT_DIFFERS', `the release ${tag} on GitHub verifies, but does not hold exactly the files of this release: ${diffs.length} difference(s)`, {
-        details: diffs.slice(0, 20),
-        hint: 'run release-draft --replace to make the draft match this release, then verify-draft again',
-      });
-    }
-    const verified = result.checks.filter((c) => c.status === 'verified').length;
-    return {
-      notes: [`${downloaded.assets.length} asset(s) downloaded from ${release.draft ? 'the draft' : 'the published release'}; ${verified} check(s) verified, identity ${result.identity.san}, trust root from ${source}`],
-      data: {
-        releaseId: release.id,
-        url: release.url,
-        draft: release.draft,
-        assets: downloaded.assets.length,
-        checks: verified,
-        identity: result.identity,
-        markdown: `- ${release.draft ? 'Draft' : 'Published'} GitHub release [${tag}](${release.url}) downloaded (${downloaded.assets.length} asset(s)) and verified as a consumer would: ${verified} check(s).`,
-      },
-    };
-  },
-};
+      if (result.status !== 'verified') {
+        const bad = result.checks.filter((c) => c.status === 'failed' || c.status === 'error');
+        throw new StepError('RELEASE_DRAFT_NOT_VERIFIED', `the ${release.draft ? 'draft' : 'published'} release ${tag} on GitHub does not verify as a consumer would check it (${result.status}): ${bad.length} check(s) failed`, {
+          details: bad.slice(0, 12).map((c) => `${c.name}${c.file ? ` ${c.file}` : ''}: ${c.detail}`),
+          hint: release.draft ? 'nothing was published; the draft holds other bytes than were signed: run release-draft --replace to upload the release files again, then verify-draft' : 'the release is already public: investigate it, and release a new version',
+        });
+      }
+      const onGithub = new Map(downloaded.assets.map((a) => [a.name, a]));
+      const diffs = expected.filter((e) => onGithub.get(e.name)?.sha256 !== e.sha256).map((e) => (onGithub.has(e.name) ? `${e.name}: other bytes on GitHub` : `${e.name}: missing on GitHub`));
+      const names = new Set(expected.map((e) => e.name));
+      for (const a of downloaded.assets) if (!names.has(a.name)) diffs.push(`${a.name}: on GitHub but not in the manifest`);
+      if (diffs.length) {
+        throw new StepError('RELEASE_DRAFT_DIFFERS', `the release ${tag} on GitHub verifies, but does not hold exactly the files of this release: ${diffs.length} difference(s)`, {
+          details: diffs.slice(0, 20),
+          hint: 'run release-draft --replace to make the draft match this release, then verify-draft again',
+        });
+      }
+      const verified = result.checks.filter((c) => c.status === 'verified').length;
+      return {
+        notes: [`${downloaded.assets.length} asset(s) downloaded from ${release.draft ? 'the draft' : 'the published release'}; ${verified} check(s) verified, identity ${result.identity.san}, trust root from ${source}`],
+        data: {
+          releaseId: release.id,
+          url: release.url,
+          draft: release.draft,
+          assets: downloaded.assets.length,
+          checks: verified,
+          identity: result.identity,
+          markdown: `- ${release.draft ? 'Draft' : 'Published'} GitHub release [${tag}](${release.url}) downloaded (${downloaded.assets.length} asset(s)) and verified as a consumer would: ${verified} check(s).`,
+        },
+      };
+    },
+  };
+}
+
+/** Step 14: the draft, verified as a consumer would before anything is published. */
+export const verifyDraftStep: Step<ReleaseOptions> = consumerVerifyStep('draft');
+
+/** The last step: the public release (and the registry's integrity), verified as a consumer would. */
+export const verifyPublishedStep: Step<ReleaseOptions> = consumerVerifyStep('published');
 
 /**
  * Publishes the verified draft: only when verify-draft succeeded on it (when the policy has a

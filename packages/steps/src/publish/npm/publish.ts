@@ -10,6 +10,7 @@ import { checkNpmCli, configuredCredentials, npmPublishArgs, npmPublishEnv, tran
 import { preflightExchange } from './oidc.js';
 import { assertSemver, backoff, checkPublishedVersion, differentTarball, distTagFor, PUBLISH_RETRY, realTiming, registryFromEnv, type RetryPolicy, type Timing, withRetries } from './registry.js';
 import { withRegistry } from './registry.js';
+import { requirePublishablePlan } from '../tag.js';
 
 /** How npm's provenance is handled for this run. */
 export type ProvenanceMode =
@@ -130,6 +131,7 @@ async function assertTarballIntact(ctx: ReleaseContext, r: NpmRelease): Promise<
  * exact versions and the token exchange.
  */
 export async function publishNpm(ctx: ReleaseContext, deps: PublishNpmDeps = {}): Promise<{ settings: NpmPublishSettings; packages: PublishedPackage[] }> {
+  requirePublishablePlan(ctx, 'publish-npm');
   const timing = deps.timing ?? realTiming;
   const retry = deps.retry ?? PUBLISH_RETRY;
   const settings = npmPublishSettings(ctx.options.policy, await withRegistry(ctx.deps, ctx.repoRoot));
@@ -170,7 +172,9 @@ export async function publishNpm(ctx: ReleaseContext, deps: PublishNpmDeps = {})
   for (const p of pending) {
     if (p.outcome && !p.needsAttestation) continue;
     ctx.progress(`exchanging the job's ID token for ${p.name}`);
-    const { token } = await preflightExchange({ env: ctx.deps.env, registry, name: p.name, bindings: ctx.options.policy.trustedPublishers ?? [], packageExists: p.packageExists, now: ctx.deps.now(), timing, retry });
+    // The wall clock here only tells an expired ID token from another refusal; nothing recorded
+    // depends on it (the release's time is the plan's).
+    const { token } = await preflightExchange({ env: ctx.deps.env, registry, name: p.name, bindings: ctx.options.policy.trustedPublishers ?? [], packageExists: p.packageExists, now: new Date(), timing, retry });
     p.token = token;
     if (!p.outcome) {
       // A restricted package shows its versions to its publishers only: ask again as one.
