@@ -99,7 +99,7 @@ describe('the GitHub actions', () => {
     const bad = await runAction('actions/umbrella/dist/index.mjs', { step: 'publish-everything', 'out-dir': out });
     expect(bad.code).toBe(1);
     expect(bad.stdout).toMatch(/::error::error ACTION_INPUT: step "publish-everything" is not a step/);
-    expect(bad.stdout).toMatch(/fix: set with: step: to one of plan, build-npm, build-native, smoke-mcp, gate-golden, sbom, verify-script, checksums, sign, provenance, attest-gate/);
+    expect(bad.stdout).toMatch(/fix: set with: step: to one of plan, build-npm, build-native, smoke-mcp, mcp-consistency, gate-golden, sbom, verify-script, checksums, sign, provenance, attest-gate, verify, release-github, publish-npm, push-tag, undraft/);
     expect(bad.summary).toMatch(/Result: \*\*failed\*\*/);
   });
 

@@ -8,9 +8,13 @@ import { cli } from '../helpers/cli.js';
 import { buildFixtureCli } from '../helpers/native-cli.js';
 import { tempDir } from '../helpers/tmp.js';
 
+/** The publishing steps: their records name the lab's URLs and ports, which differ per run. */
+const PUBLIC_STEPS = ['release-draft', 'verify-draft', 'publish-npm', 'wait-registry', 'push-tag', 'undraft', 'verify-published'];
+
 /**
  * Everything a rehearsal writes, minus what is documented as run-specific: Sigstore bundles
- * (fresh certificates, log entries and timestamps each run) and their records in the manifest.
+ * (fresh certificates, log entries and timestamps each run) and their records in the manifest, and
+ * the lab's ports.
  */
 async function releaseBytes(out: string): Promise<Record<string, string>> {
   const files: Record<string, string> = {};
@@ -19,8 +23,9 @@ async function releaseBytes(out: string): Promise<Record<string, string>> {
   }
   const manifest = JSON.parse(await readFile(path.join(out, 'manifest.json'), 'utf8'));
   manifest.artifacts = manifest.artifacts.filter((a: { kind: string }) => a.kind !== 'sigstore-bundle' && a.kind !== 'provenance');
-  for (const step of ['sign', 'provenance', 'attest-gate', 'verify']) delete manifest.steps[step];
-  files['manifest.json'] = JSON.stringify(manifest, null, 2);
+  for (const step of ['sign', 'provenance', 'attest-gate', 'verify', ...PUBLIC_STEPS]) delete manifest.steps[step];
+  // The plan names the lab's git remote, whose port is the lab's own each run.
+  files['manifest.json'] = JSON.stringify(manifest, null, 2).replace(/\/\/localhost:\d+\//g, '//localhost:PORT/');
   return files;
 }
 
@@ -32,7 +37,9 @@ describe('mcp-release rehearse (end to end, real npm, git, meson, ninja, gcc)', 
     expect(ra.code, ra.stderr).toBe(0);
     const result = JSON.parse(ra.stdout);
     expect(result.ok).toBe(true);
-    expect(result.steps.map((s: { name: string; state: string }) => `${s.name}:${s.state}`)).toEqual(['plan:succeeded', 'build-npm:succeeded', 'build-native:succeeded', 'smoke-mcp:succeeded', 'gate-golden:succeeded', 'sbom:succeeded', 'verify-script:succeeded', 'checksums:succeeded', 'sign:succeeded', 'provenance:succeeded', 'attest-gate:succeeded', 'verify:succeeded']);
+    expect(result.steps.map((s: { name: string; state: string }) => `${s.name}:${s.state}`)).toEqual(
+      ['plan', 'build-npm', 'build-native', 'smoke-mcp', 'mcp-consistency', 'gate-golden', 'sbom', 'verify-script', 'checksums', 'sign', 'provenance', 'attest-gate', 'verify', ...PUBLIC_STEPS].map((s) => `${s}:succeeded`),
+    );
     expect(ra.stderr).toMatch(/compiling \d+\/\d+/); // progress from the long step
 
     const manifest = await readManifest(path.join(a, 'manifest.json'));
@@ -70,6 +77,19 @@ describe('mcp-release rehearse (end to end, real npm, git, meson, ninja, gcc)', 
     expect(gateReport.passed).toBe(true);
     expect(gateReport.summary.passed).toBeGreaterThanOrEqual(76); // 38 Netflix PSNR goldens, through the CLI and through the packed server
 
+    // The rehearsal ended with a published release: the lab's state, read back.
+    const lab = await startLab({ stateDir: path.join(a, 'lab'), trustedPublishers: [], githubTls: false });
+    try {
+      const doc = (await (await fetch(`${lab.registry.url}vmaf-mcp`)).json()) as { 'dist-tags': Record<string, string>; versions: Record<string, { dist: { integrity: string } }> };
+      expect(doc['dist-tags'].latest).toBe('0.1.0');
+      expect(doc.versions['0.1.0']?.dist.integrity).toBe(`sha512-${Buffer.from(manifest.artifacts.find((x) => x.path === 'vmaf-mcp-0.1.0.tgz')?.sha512 ?? '', 'hex').toString('base64')}`);
+      const state = lab.github.state();
+      expect(state.releases.map((r) => [r.tag_name, r.draft, r.assets.length])).toEqual([['v0.1.0', false, manifest.artifacts.length]]);
+      expect(state.repositories.flatMap((r) => r.tags).map((x) => [x.name, x.commit, x.annotated])).toEqual([['v0.1.0', manifest.plan.commit, true]]);
+    } finally {
+      await lab.stop();
+    }
+
     const rb = await cli(['rehearse', '--out', b]);
     expect(rb.code, rb.stderr).toBe(0);
     expect(rb.stdout).toMatch(/Release files in/);
@@ -84,8 +104,11 @@ describe('mcp-release rehearse (end to end, real npm, git, meson, ninja, gcc)', 
     const again = await cli(['rehearse', '--out', out, '--json']);
     expect(again.code).toBe(0);
     const steps = JSON.parse(again.stdout).steps as Array<{ name: string; state: string; reason?: string }>;
-    expect(steps.filter((s) => s.name !== 'plan' && s.name !== 'verify').every((s) => s.state === 'skipped' && /already done/.test(s.reason ?? ''))).toBe(true);
+    expect(steps.filter((s) => s.name !== 'plan' && s.name !== 'verify' && !PUBLIC_STEPS.includes(s.name)).every((s) => s.state === 'skipped' && /already done/.test(s.reason ?? ''))).toBe(true);
     expect(steps.find((s) => s.name === 'verify')?.state).toBe('succeeded'); // a consumer's check always runs
+    // The public steps read the lab first and find everything done.
+    const notes = (again.stdout.match(/"notes": \[[^\]]*\]/g) ?? []).join(' ');
+    expect(notes).toMatch(/already/);
     expect(await releaseBytes(out)).toEqual(before);
   });
 
@@ -130,9 +153,10 @@ describe('mcp-release rehearse (end to end, real npm, git, meson, ninja, gcc)', 
     // The rehearsal's lab, from its state: no package version, no release, no tag.
     const lab = await startLab({ stateDir: path.join(out, 'lab'), trustedPublishers: [], githubTls: false });
     try {
-      expect((await fetch(`${lab.registry.url}vmaf-mcp`)).status).toBe(404);
+      const doc = (await (await fetch(`${lab.registry.url}vmaf-mcp`)).json()) as { versions: Record<string, unknown> };
+      expect(Object.keys(doc.versions)).toEqual(['0.0.0-bootstrap.0']); // only the name's one-time claim
       expect(lab.github.state().releases).toEqual([]);
-      expect(lab.github.state().refs).toEqual([]);
+      expect(lab.github.state().repositories.flatMap((r) => r.tags)).toEqual([]);
     } finally {
       await lab.stop();
     }

@@ -24,6 +24,7 @@ export async function runAction(step?: string): Promise<void> {
       mesonOptions: lines('meson-options'),
       ...(vmafBin ? { vmafBin } : {}),
       ...(timestamp ? { timestamp } : {}),
+      ...(core.getInput('replace') === 'true' ? { replace: true } : {}),
     },
     process.env,
     { info: (m) => core.info(m), warn: (m) => core.warning(m), progress: (m) => core.info(`  … ${m}`) },

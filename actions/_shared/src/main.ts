@@ -13,6 +13,8 @@ export interface ActionInputs {
   mesonOptions?: string[];
   vmafBin?: string;
   timestamp?: string;
+  /** release-github: replace draft assets whose bytes differ. */
+  replace?: boolean;
 }
 
 export interface ActionResult {
@@ -22,7 +24,7 @@ export interface ActionResult {
   error?: string;
 }
 
-export const ACTION_STEPS = ['plan', 'build-npm', 'build-native', 'smoke-mcp', 'gate-golden', 'sbom', 'verify-script', 'checksums', 'sign', 'provenance', 'attest-gate'] as const satisfies ReadonlyArray<PipelineName>;
+export const ACTION_STEPS = ['plan', 'build-npm', 'build-native', 'smoke-mcp', 'mcp-consistency', 'gate-golden', 'sbom', 'verify-script', 'checksums', 'sign', 'provenance', 'attest-gate', 'verify', 'release-github', 'publish-npm', 'push-tag', 'undraft'] as const satisfies ReadonlyArray<PipelineName>;
 
 function parseMesonLines(lines: string[] | undefined): Record<string, string> | undefined {
   if (!lines?.length) return undefined;
@@ -55,6 +57,7 @@ export async function runStepAction(inputs: ActionInputs, env: NodeJS.ProcessEnv
       ...(mesonOptions ? { mesonOptions } : {}),
       ...(inputs.vmafBin ? { vmafBin: path.resolve(inputs.repo, inputs.vmafBin) } : {}),
       timestamp,
+      ...(inputs.replace ? { replace: true } : {}),
       deps: { env },
       log,
     });

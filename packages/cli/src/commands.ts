@@ -190,7 +190,7 @@ export const COMMANDS: CommandSpec[] = [
     name: 'publish-npm',
     summary: 'publish the npm tarballs through OIDC trusted publishing (no token), then wait until the registry serves them',
     usage: 'mcp-release publish-npm [--out DIR] [--json]',
-    pipeline: 'npm',
+    pipeline: 'publish-npm',
     options: { ...common },
     details:
       'Needs npm 11.5.1 or newer and a GitHub OIDC token (id-token: write) in the environment the registry binds.\nThe exchange is tried first, so a refused binding is explained before anything is uploaded.\nA version already on the registry with the same integrity is skipped; with another integrity it is an error.',

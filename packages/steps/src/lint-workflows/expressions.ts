@@ -46,7 +46,9 @@ export function referencesIn(body: string): string[] {
     .replace(/\[\s*'((?:[^']|'')*)'\s*\]/g, (_m, name: string) => `.${name.replace(/''/g, "'")}`)
     .replace(/\[\s*(?:\d+|\*)\s*\]/g, '.*')
     .replace(/'(?:[^']|'')*'/g, "''")
-    .replace(/\s*\.\s*/g, '.')
+    // Two linear passes; /\s*\.\s*/ rescans a long run of spaces from each of its characters.
+    .replace(/\s+/g, ' ')
+    .replace(/ ?\. ?/g, '.')
     .toLowerCase();
   return [...normalized.matchAll(/(?<![\w.*-])[a-z_][a-z0-9_-]*(?:\.(?:[a-z0-9_-]+|\*))*/g)].map((m) => m[0]);
 }
@@ -89,8 +91,8 @@ function segmentsMatch(chain: string[], template: string[], n: number): boolean 
 export interface TaintContext {
   /** Declared workflow_dispatch inputs (lower-case name → type), or null when the workflow has no workflow_dispatch trigger. */
   dispatchInputs: ReadonlyMap<string, string> | null;
-  /** env names (lower case) whose value is built from untrusted text, with what they carry. */
-  taintedEnv: ReadonlyMap<string, string>;
+  /** For an env variable (lower-case name) whose value is built from untrusted text: its name as written and what it carries. */
+  envTaint: (name: string) => { name: string; carried: string } | undefined;
 }
 
 /** Input types whose values cannot carry shell or script syntax. */
@@ -103,7 +105,7 @@ export function untrustedSource(chain: string, ctx: TaintContext): string | unde
     const t = template.split('.');
     if (parts.length >= t.length && segmentsMatch(parts, t, t.length)) return what;
     // A whole object that contains such text (toJSON(github.event.issue), join(github.event.commits.*.message)).
-    if (parts.length >= 2 && parts.length < t.length && segmentsMatch(parts, t, parts.length)) return `${chain}, which holds ${what}`;
+    if (parts.length >= 2 && parts.length < t.length && segmentsMatch(parts, t, parts.length)) return `${chain} (which holds ${what})`;
   }
   if (ctx.dispatchInputs) {
     const input = parts[0] === 'inputs' ? parts.slice(1) : parts[0] === 'github' && parts[1] === 'event' && parts[2] === 'inputs' ? parts.slice(3) : undefined;
@@ -118,8 +120,8 @@ export function untrustedSource(chain: string, ctx: TaintContext): string | unde
     }
   }
   if (parts[0] === 'env' && parts[1] !== undefined) {
-    const carried = ctx.taintedEnv.get(parts[1]);
-    if (carried) return `env.${parts[1]}, which is set from ${carried}`;
+    const tainted = ctx.envTaint(parts[1]);
+    if (tainted) return `env.${tainted.name} (set from ${tainted.carried})`;
   }
   return undefined;
 }

@@ -26,6 +26,8 @@ export interface SourceProblem {
 /** One parsed workflow file and what is needed to turn offsets into line and column. */
 export class WorkflowSource {
   private readonly aliases = new Map<Alias, YamlValue | null>();
+  /** Keys repeated within one mapping (GitHub rejects them), in document order. */
+  readonly duplicateKeys: Scalar[] = [];
 
   constructor(
     readonly text: string,
@@ -34,11 +36,22 @@ export class WorkflowSource {
   ) {
     // One pass in document order resolves every alias to the last anchor of its name before it,
     // as YAML defines it. Alias.resolve would walk the whole document once per alias.
+    // The same pass finds repeated keys with one Set per mapping (the YAML library's own check
+    // compares every key with every other, which a hostile file turns into minutes).
     const anchors = new Map<string, YamlValue>();
     visit(doc, {
       Node: (_key, node) => {
         if (isAlias(node)) this.aliases.set(node, anchors.get(node.source) ?? null);
         else if (node.anchor) anchors.set(node.anchor, node as YamlValue);
+        if (isMap(node)) {
+          const seen = new Set<string>();
+          for (const pair of node.items) {
+            if (!isScalar(pair.key)) continue;
+            const name = String(pair.key.value);
+            if (seen.has(name)) this.duplicateKeys.push(pair.key);
+            seen.add(name);
+          }
+        }
       },
     });
   }
@@ -161,7 +174,7 @@ export function decodeWorkflow(input: string | Uint8Array, maxBytes = MAX_WORKFL
   }
 }
 
-function tooLarge(size: number, max: number): SourceProblem {
+export function tooLarge(size: number, max: number): SourceProblem {
   return {
     offset: 0,
     message: `the file is ${size} bytes; the linter reads workflows of at most ${max} bytes, so it was not checked`,
@@ -208,15 +221,16 @@ export function parseWorkflowYaml(text: string): Parsed {
     return { ok: false, problems: [{ offset: 0, message: `the YAML could not be read: ${(err as Error).message}`, fix: 'fix the YAML syntax' }] };
   }
   const deep = deepestOffset(tokens);
-  if (deep) {
+  if (deep !== undefined) {
+    const { line, col } = lines.linePos(deep);
     return {
       ok: false,
-      problems: [{ offset: deep, message: `the YAML nests deeper than ${MAX_NESTING} levels, so it was not checked`, fix: 'flatten the structure; a workflow never needs this depth' }],
+      problems: [{ offset: deep, line, column: col, message: `the YAML nests deeper than ${MAX_NESTING} levels, so it was not checked`, fix: 'flatten the structure; a workflow never needs this depth' }],
     };
   }
   const docs: Document.Parsed[] = [];
   try {
-    for (const doc of new Composer({ uniqueKeys: true, strict: true, prettyErrors: false }).compose(tokens, true, text.length)) {
+    for (const doc of new Composer({ uniqueKeys: false, strict: true, prettyErrors: false }).compose(tokens, true, text.length)) {
       docs.push(doc);
       if (docs.length > 1) break;
     }
@@ -235,6 +249,10 @@ export function parseWorkflowYaml(text: string): Parsed {
     problems.push({ offset: second.range[0], message: 'the file holds more than one YAML document; GitHub reads a workflow as one document', fix: 'remove the --- separator and the second document' });
   }
   const source = new WorkflowSource(text, doc, lines);
+  for (const key of source.duplicateKeys.slice(0, 10)) {
+    problems.push({ offset: source.offsetOf(key), message: `invalid YAML: the key "${String(key.value)}" appears twice in one mapping`, fix: 'remove or rename the repeated key; GitHub rejects a workflow that repeats one' });
+  }
+  problems.sort((a, b) => a.offset - b.offset);
   return problems.length ? { ok: false, problems, source } : { ok: true, source };
 }
 

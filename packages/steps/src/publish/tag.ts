@@ -1,5 +1,5 @@
 import type { Plan } from '@mcp-release/manifest';
-import type { Deps, ExecResult, Step } from '@mcp-release/pipeline';
+import type { ExecResult, Step } from '@mcp-release/pipeline';
 import { StepError } from '../errors.js';
 import { gitRemoteEnv, releaseRemote, remoteTags, requireOnDefaultBranch, type GitRemote } from '../git.js';
 import type { ReleaseContext, ReleaseOptions } from '../options.js';
@@ -42,14 +42,6 @@ function tail(r: ExecResult): string[] {
     .slice(-4);
 }
 
-/** The commit an existing local tag names, or undefined. */
-async function localTag(deps: Deps, repoRoot: string, tag: string): Promise<{ commit: string; annotated: boolean } | undefined> {
-  const type = await deps.exec('git', ['cat-file', '-t', `refs/tags/${tag}`], { cwd: repoRoot });
-  if (type.exitCode !== 0) return undefined;
-  const commit = await deps.exec('git', ['rev-parse', `refs/tags/${tag}^{commit}`], { cwd: repoRoot });
-  return { commit: commit.stdout.trim(), annotated: type.stdout.trim() === 'tag' };
-}
-
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 export interface PushTagResult {
@@ -83,30 +75,22 @@ export async function pushReleaseTag(ctx: ReleaseContext, wait: (ms: number) => 
   // The default branch may have been rewritten since the plan: prove it again right before the tag.
   await requireOnDefaultBranch(deps, repoRoot, ctx.options.policy, plan.commit);
 
-  const local = await localTag(deps, repoRoot, plan.tag);
-  if (local && (local.commit !== plan.commit || !local.annotated)) {
-    throw new StepError('TAG_LOCAL_CONFLICT', `the local tag ${plan.tag} ${local.annotated ? `names ${local.commit.slice(0, 12)}` : 'is not annotated'}; the release needs an annotated tag on ${plan.commit.slice(0, 12)}`, {
-      hint: `delete the local tag (git tag -d ${plan.tag}) and re-run; it was never pushed`,
-    });
+  // The tag object is written straight into the object store and pushed by its id: no local ref is
+  // made, so a rehearsal or a failed attempt leaves the checkout's tags as they were.
+  const tagger = `${deps.env.GIT_COMMITTER_NAME || TAGGER.name} <${deps.env.GIT_COMMITTER_EMAIL || TAGGER.email}> ${plan.epoch} +0000`;
+  const made = await deps.exec('git', ['mktag'], {
+    cwd: repoRoot,
+    input: `object ${plan.commit}\ntype commit\ntag ${plan.tag}\ntagger ${tagger}\n\n${tagMessage(plan)}`,
+  });
+  if (made.exitCode !== 0) {
+    throw new StepError('TAG_CREATE_FAILED', `git could not create the tag ${plan.tag}`, { details: tail(made), hint: 'check that the planned commit is in this clone (fetch-depth: 0), then re-run' });
   }
-  if (!local) {
-    const env = {
-      ...deps.env,
-      GIT_COMMITTER_NAME: deps.env.GIT_COMMITTER_NAME || TAGGER.name,
-      GIT_COMMITTER_EMAIL: deps.env.GIT_COMMITTER_EMAIL || TAGGER.email,
-      GIT_COMMITTER_DATE: `${plan.epoch} +0000`,
-    };
-    const made = await deps.exec('git', ['-c', 'tag.gpgSign=false', 'tag', '--annotate', '--file=-', plan.tag, plan.commit], { cwd: repoRoot, env, input: tagMessage(plan) });
-    if (made.exitCode !== 0) {
-      throw new StepError('TAG_CREATE_FAILED', `git could not create the tag ${plan.tag}`, { details: tail(made), hint: 'check that the planned commit is in this clone (fetch-depth: 0), then re-run' });
-    }
-  }
-  const object = (await deps.exec('git', ['rev-parse', `refs/tags/${plan.tag}`], { cwd: repoRoot })).stdout.trim();
+  const object = made.stdout.trim();
 
   let last: ExecResult | undefined;
   for (let attempt = 1; attempt <= PUSH_ATTEMPTS; attempt += 1) {
     ctx.progress(`pushing ${plan.tag} to ${remote.label}${attempt > 1 ? ` (attempt ${attempt})` : ''}`);
-    last = await deps.exec('git', ['push', '--porcelain', remote.target, `refs/tags/${plan.tag}:refs/tags/${plan.tag}`], {
+    last = await deps.exec('git', ['push', '--porcelain', remote.target, `${object}:refs/tags/${plan.tag}`], {
       cwd: repoRoot,
       env: gitRemoteEnv(deps.env, remote),
       timeoutMs: 120_000,

@@ -59,6 +59,26 @@ describe('ReleaseSigner', () => {
     void readFile;
   });
 
+  it('signs files concurrently from a cold start with one certificate: every bundle holds its own key, certificate and log entry', async () => {
+    const dir = await tempDir();
+    const files = await Promise.all(
+      Array.from({ length: 8 }, async (_, i) => {
+        const file = path.join(dir, `f${i}`);
+        await writeFile(file, randomBytes(1000 + i));
+        return file;
+      }),
+    );
+    const signer = new ReleaseSigner({ fulcio: sigstore.urls.fulcio, rekor: sigstore.urls.rekor, tsa: sigstore.urls.tsa }, githubIdentity(env));
+    const signed = await Promise.all(files.map((f) => signer.signFile(f)));
+    const policy = { subjectAlternativeName: SAN, extensions: { issuer: oidc.issuer } };
+    for (const [i, s] of signed.entries()) {
+      expect(() => verifier().verify(toSignedEntity(bundleFromJSON(s.bundle), Buffer.from([])), policy)).toThrow();
+      const data = await readFile(files[i] as string);
+      expect(() => verifier().verify(toSignedEntity(bundleFromJSON(s.bundle), data), policy)).not.toThrow();
+    }
+    expect(new Set(signed.map((s) => s.bundle.verificationMaterial.certificate?.rawBytes)).size).toBe(1);
+  });
+
   it('makes bundles that an independent verifier and OpenSSL accept', async () => {
     const dir = await tempDir();
     const file = path.join(dir, 'models.tar.gz');

@@ -137,11 +137,24 @@ export class ReleaseSigner {
     return list;
   }
 
-  /** Gets (or renews, two minutes before expiry) the signing certificate. */
+  private pending: Promise<string> | undefined;
+
+  /**
+   * Gets (or renews, two minutes before expiry) the signing certificate. Concurrent callers share
+   * one request: two certificates for two keys would leave bundles whose signature, certificate
+   * and log entry do not belong together.
+   */
   async certificate(): Promise<string> {
     if (this.certificatePem && this.now().getTime() < this.notAfter - 120_000) return this.certificatePem;
-    this.key = new EphemeralKey();
-    const fulcio = new FulcioSigner({ fulcioBaseURL: this.endpoints.fulcio, identityProvider: this.identity, keyHolder: this.key, retry: SIGSTORE_RETRY, timeout: 30_000 });
+    this.pending ??= this.renewCertificate().finally(() => {
+      this.pending = undefined;
+    });
+    return this.pending;
+  }
+
+  private async renewCertificate(): Promise<string> {
+    const key = new EphemeralKey();
+    const fulcio = new FulcioSigner({ fulcioBaseURL: this.endpoints.fulcio, identityProvider: this.identity, keyHolder: key, retry: SIGSTORE_RETRY, timeout: 30_000 });
     let signature: Signature;
     try {
       signature = await fulcio.sign(Buffer.alloc(0));
@@ -155,6 +168,8 @@ export class ReleaseSigner {
       });
     }
     if (signature.key.$case !== 'x509Certificate') throw new StepError('SIGSTORE_CERTIFICATE_FAILED', 'Fulcio answered without a certificate', { hint: 'check MCP_RELEASE_FULCIO_URL' });
+    // The key and its certificate change together, once the certificate is in hand.
+    this.key = key;
     this.certificatePem = signature.key.certificate;
     this.certificateDer = Buffer.from(this.certificatePem.replace(/-----(BEGIN|END) CERTIFICATE-----|\s/g, ''), 'base64');
     const { X509Certificate } = await import('node:crypto');
@@ -162,8 +177,8 @@ export class ReleaseSigner {
     return this.certificatePem;
   }
 
-  private async witness(bundle: Bundle, entryType?: 'dsse'): Promise<Bundle> {
-    const results = await Promise.all(this.witnesses(entryType).map((w) => w.testify(bundle.content, this.certificatePem)));
+  private async witness(bundle: Bundle, certificatePem: string, entryType?: 'dsse'): Promise<Bundle> {
+    const results = await Promise.all(this.witnesses(entryType).map((w) => w.testify(bundle.content, certificatePem)));
     bundle.verificationMaterial.tlogEntries = results.flatMap((r) => r.tlogEntries ?? []);
     bundle.verificationMaterial.timestampVerificationData = { rfc3161Timestamps: results.flatMap((r) => r.rfc3161Timestamps ?? []) };
     return bundle;
@@ -172,6 +187,7 @@ export class ReleaseSigner {
   /** Signs a file by streaming it once through sha256 and the signature. */
   async signFile(file: string): Promise<SignedFile> {
     await this.certificate();
+    const { key, certificatePem, certificateDer } = this;
     const hash = createHash('sha256');
     const signer = createSign('sha256');
     let size = 0;
@@ -185,10 +201,10 @@ export class ReleaseSigner {
       throw readError(file, err);
     }
     const digest = hash.digest();
-    const signature = signer.sign(this.key.privateKey);
-    const bundle = toMessageSignatureBundle({ digest, signature, certificate: this.certificateDer, certificateChain: false });
+    const signature = signer.sign(key.privateKey);
+    const bundle = toMessageSignatureBundle({ digest, signature, certificate: certificateDer, certificateChain: false });
     try {
-      await this.witness(bundle);
+      await this.witness(bundle, certificatePem);
     } catch (err) {
       throw witnessError(err, this.endpoints);
     }

@@ -1,0 +1,3 @@
+import { runAction } from '../../_shared/src/edge.js';
+
+await runAction('publish-npm');
