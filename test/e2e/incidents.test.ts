@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { bootstrapPackage, releaseEnv, startReleaseLab, type Lab } from '@mcp-release/lab';
 import { readManifest } from '@mcp-release/manifest';
 import { exec, silentLogger } from '@mcp-release/pipeline';
-import { releasePipeline, releaseSteps, runRelease } from '@mcp-release/steps';
+import { lintWorkflowText, releasePipeline, releaseSteps, runRelease } from '@mcp-release/steps';
 import { cli, run } from '../helpers/cli.js';
 import { git } from '../helpers/git-repo.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -12,8 +12,8 @@ import { tempDir } from '../helpers/tmp.js';
 /**
  * The incidents of the modelcontextprotocol/servers release pipeline (its issue #4463), replayed
  * against the lab, each named after the incident, each showing it is prevented or diagnosed.
- * Dead publish paths and zombie scheduled runs are workflow mistakes: the workflow linter's tests
- * cover them (rules MR006, MR007 and MR008).
+ * Dead publish paths and zombie scheduled runs are workflow mistakes: the workflow linter finds
+ * them (rules MR006, MR007 and MR008; its own tests hold one case per rule).
  */
 
 function policy(tag = 'v{version}'): string {
@@ -178,5 +178,19 @@ describe('#4463 incidents, replayed in the lab', () => {
     expect(npmAgain?.state === 'skipped' ? npmAgain.reason : npmAgain?.notes.join(' ')).toMatch(/already/);
     const doc = (await (await fetch(new URL('acme-widget', lab.registry.url))).json()) as { versions: Record<string, unknown> };
     expect(Object.keys(doc.versions).sort()).toEqual(['0.0.0-bootstrap.0', '1.0.1', '1.0.10']);
+  });
+
+  it('#4463 dead publish paths: a publish job triggered by release events (which a GITHUB_TOKEN-made release never fires) and a second publish path are both reported', () => {
+    const dead = `on:\n  release:\n    types: [published]\npermissions:\n  contents: read\njobs:\n  publish:\n    runs-on: ubuntu-24.04\n    environment: release\n    permissions:\n      id-token: write\n    steps:\n      - run: npm publish\n`;
+    const ids = lintWorkflowText(dead, '.github/workflows/publish.yml', { releaseWorkflows: ['release.yml'] }).findings.map((f) => f.ruleId);
+    expect(ids).toContain('MR007');
+    expect(ids).toContain('MR006');
+  });
+
+  it('#4463 zombie runs: a scheduled trigger on a workflow that publishes is reported', () => {
+    const zombie = `on:\n  schedule:\n    - cron: "0 3 * * *"\n  workflow_dispatch:\npermissions:\n  contents: read\njobs:\n  publish:\n    runs-on: ubuntu-24.04\n    environment: release\n    permissions:\n      id-token: write\n    steps:\n      - run: npm publish\n`;
+    const findings = lintWorkflowText(zombie, '.github/workflows/release.yml', { releaseWorkflows: ['release.yml'] }).findings;
+    expect(findings.map((f) => f.ruleId)).toEqual(['MR008']);
+    expect(findings[0]?.line).toBe(2);
   });
 });

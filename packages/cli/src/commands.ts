@@ -15,6 +15,8 @@ export interface CommandSpec {
   pipeline?: PipelineName;
   /** Name of the one positional argument, for commands that take one. */
   positional?: string;
+  /** The command takes any number of positionals. */
+  variadic?: boolean;
   options: Record<string, OptionSpec>;
   details?: string;
 }
@@ -241,6 +243,22 @@ export const COMMANDS: CommandSpec[] = [
     },
     details:
       'The release is downloaded and verified first; its tarball is published through the same trusted-publisher binding\n(run it in the release workflow and environment). A version already on the registry with the same integrity is left alone.',
+  },
+  {
+    name: 'lint-workflows',
+    summary: 'check GitHub workflows against the release rules (template injection, unpinned actions, tokens, dead or second publish paths, …)',
+    usage: 'mcp-release lint-workflows [PATH…] [--format text|json|sarif] [--release-workflow FILE]… [--trusted-owner OWNER]…',
+    positional: 'PATH',
+    variadic: true,
+    options: {
+      format: { type: 'string', value: 'FORMAT', help: 'text (default), json, or sarif (for code scanning)' },
+      'release-workflow': { type: 'string', multiple: true, value: 'FILE', help: 'a workflow file allowed to publish (default: release.yml and the local workflows it calls)' },
+      'trusted-owner': { type: 'string', multiple: true, value: 'OWNER', help: 'an action owner whose actions need no SHA pin (default: none)' },
+      repo: common.repo as OptionSpec,
+      json: common.json as OptionSpec,
+      help: common.help as OptionSpec,
+    },
+    details: 'PATH is a workflow file or a folder of them (default: .github/workflows). Rule ids are stable (MR000–MR011, docs/workflows.md).\nExit 1 when any error is found, 0 otherwise.',
   },
   {
     name: 'version',

@@ -10,6 +10,7 @@ import { COMMANDS, commandHelp, mainHelp, type CommandSpec } from './commands.js
 import { CliError } from './errors.js';
 import { checkChangesetsCommand, versionCommand } from './changeset-commands.js';
 import { labCommand } from './lab-command.js';
+import { lintCommand } from './lint-command.js';
 import { recoverCommand } from './recover-command.js';
 import { verifyBundleCommand, verifyCommand } from './verify-commands.js';
 
@@ -48,7 +49,7 @@ function parseTimestamp(value: string | undefined): ReleaseRunInput['timestamp']
   throw new CliError('USAGE', `--timestamp ${JSON.stringify(value)} is not "commit", "now" or a number of seconds`, { hint: 'e.g. --timestamp commit' });
 }
 
-function parse(spec: CommandSpec, argv: string[]): Record<string, string | boolean | string[] | undefined> & { _positional?: string } {
+function parse(spec: CommandSpec, argv: string[]): Record<string, string | boolean | string[] | undefined> & { _positional?: string; _positionals?: string[] } {
   try {
     const { values, positionals } = parseArgs({
       args: argv,
@@ -56,6 +57,7 @@ function parse(spec: CommandSpec, argv: string[]): Record<string, string | boole
       allowPositionals: true,
       strict: true,
     });
+    if (spec.variadic) return { ...(values as Record<string, string | boolean | string[] | undefined>), _positionals: positionals };
     if (positionals.length > (spec.positional ? 1 : 0)) throw new CliError('USAGE', `unexpected argument ${JSON.stringify(positionals[spec.positional ? 1 : 0])}`, { hint: `usage: ${spec.usage}` });
     return { ...(values as Record<string, string | boolean | string[] | undefined>), ...(positionals[0] ? { _positional: positionals[0] } : {}) };
   } catch (err) {
@@ -99,6 +101,10 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     }
     if (spec.name === 'verify-bundle') return await verifyBundleCommand(values, io);
     if (spec.name === 'verify') return await verifyCommand(values, path.resolve(io.cwd, (values.repo as string | undefined) ?? repoRootOf(io.cwd)), io);
+    if (spec.name === 'lint-workflows') {
+      const repoRoot = path.resolve(io.cwd, (values.repo as string | undefined) ?? repoRootOf(io.cwd));
+      return await lintCommand(values, values._positionals ?? [], repoRoot, io);
+    }
     if (spec.name === 'version' || spec.name === 'check-changesets') {
       const repoRoot = path.resolve(io.cwd, (values.repo as string | undefined) ?? repoRootOf(io.cwd));
       return spec.name === 'version' ? await versionCommand(values, repoRoot, io, log) : await checkChangesetsCommand(values, repoRoot, io);

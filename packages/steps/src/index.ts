@@ -24,3 +24,4 @@ export * from './publish/tag.js';
 export * from './publish/npm/index.js';
 export * from './publish/github/index.js';
 export * from './publish/recover.js';
+export * from './lint-workflows/index.js';
