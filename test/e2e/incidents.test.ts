@@ -1,12 +1,13 @@
-import { mkdir, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { bootstrapPackage, releaseEnv, startReleaseLab, type Lab } from '@mcp-release/lab';
+import { bootstrapPackage, type Lab } from '@mcp-release/lab';
 import { readManifest } from '@mcp-release/manifest';
 import { exec, silentLogger } from '@mcp-release/pipeline';
 import { lintWorkflowText, releasePipeline, releaseSteps, runRelease } from '@mcp-release/steps';
 import { cli, run } from '../helpers/cli.js';
 import { git } from '../helpers/git-repo.js';
+import { widgetLab, widgetRepo } from '../helpers/widget.js';
 import { tempDir } from '../helpers/tmp.js';
 
 /**
@@ -16,63 +17,15 @@ import { tempDir } from '../helpers/tmp.js';
  * them (rules MR006, MR007 and MR008; its own tests hold one case per rule).
  */
 
-function policy(tag = 'v{version}'): string {
-  return `version: 1
-release:
-  tag: "${tag}"
-  repository: acme/widget
-packages:
-  - path: pkg
-signer:
-  repository: acme/widget
-  workflow: release.yml
-  ref: refs/heads/main
-trustedPublishers:
-  - package: acme-widget
-    repository: acme/widget
-    workflow: release.yml
-    environment: release
-`;
-}
-
-async function widgetRepo(options: { version?: string; tag?: string; prepack?: string } = {}): Promise<{ repo: string; commit: string }> {
-  const repo = await tempDir();
-  git(repo, 'init', '-q', '-b', 'main');
-  await mkdir(path.join(repo, 'pkg'), { recursive: true });
-  await mkdir(path.join(repo, 'policies'), { recursive: true });
-  await writeFile(path.join(repo, '.gitignore'), 'out/\n');
-  const scripts = options.prepack ? { scripts: { prepack: options.prepack } } : {};
-  await writeFile(path.join(repo, 'pkg', 'package.json'), `${JSON.stringify({ name: 'acme-widget', version: options.version ?? '1.0.1', license: 'MIT', files: ['index.js'], ...scripts }, null, 2)}\n`);
-  await writeFile(path.join(repo, 'pkg', 'index.js'), 'export const widget = 1;\n');
-  await writeFile(path.join(repo, 'policies', 'release-policy.yaml'), policy(options.tag));
-  await writeFile(path.join(repo, 'package.json'), `${JSON.stringify({ name: 'widget-workspace', private: true, workspaces: ['pkg'] }, null, 2)}\n`);
-  const lock = await run('npm', ['install', '--package-lock-only', '--offline', '--ignore-scripts', '--no-audit', '--no-fund'], { cwd: repo });
-  expect(lock.code, lock.stderr).toBe(0);
-  git(repo, 'add', '-A');
-  git(repo, 'commit', '-qm', 'widget');
-  return { repo, commit: git(repo, 'rev-parse', 'HEAD') };
-}
-
 const labs: Lab[] = [];
 afterEach(async () => {
   for (const lab of labs.splice(0)) await lab.stop();
 });
 
 async function labFor(repo: string, commit: string): Promise<{ lab: Lab; env: NodeJS.ProcessEnv }> {
-  const lab = await startReleaseLab({
-    stateDir: await tempDir(),
-    repoRoot: repo,
-    commit,
-    policy: {
-      release: { repository: 'acme/widget' },
-      signer: { repository: 'acme/widget', workflow: 'release.yml', ref: 'refs/heads/main' },
-      trustedPublishers: [{ package: 'acme-widget', repository: 'acme/widget', workflow: 'release.yml', environment: 'release' }],
-    },
-  });
-  labs.push(lab);
-  const env: NodeJS.ProcessEnv = { ...process.env, ...releaseEnv(lab) };
-  delete env.NPM_CONFIG_REGISTRY;
-  return { lab, env };
+  const started = await widgetLab(repo, commit);
+  labs.push(started.lab);
+  return started;
 }
 
 /** Nothing a consumer sees has changed: no version but the bootstrap, no release (or only a draft), no tag. */

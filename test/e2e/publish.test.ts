@@ -1,11 +1,12 @@
 import { spawn } from 'node:child_process';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { releaseEnv, startReleaseLab, type Lab } from '@mcp-release/lab';
+import { type Lab } from '@mcp-release/lab';
 import { readManifest } from '@mcp-release/manifest';
-import { CLI, cli, run, type Ran } from '../helpers/cli.js';
+import { CLI, cli, type Ran } from '../helpers/cli.js';
 import { git } from '../helpers/git-repo.js';
+import { widgetLab, widgetRepo } from '../helpers/widget.js';
 import { tempDir } from '../helpers/tmp.js';
 
 /**
@@ -13,61 +14,15 @@ import { tempDir } from '../helpers/tmp.js';
  * workflow), the real npm CLI and git, against the lab's registry, GitHub and git remote.
  */
 
-const POLICY = `version: 1
-release:
-  tag: "v{version}"
-  repository: acme/widget
-packages:
-  - path: pkg
-signer:
-  repository: acme/widget
-  workflow: release.yml
-  ref: refs/heads/main
-trustedPublishers:
-  - package: acme-widget
-    repository: acme/widget
-    workflow: release.yml
-    environment: release
-`;
-
-async function widgetRepo(version = '1.0.1'): Promise<{ repo: string; commit: string }> {
-  const repo = await tempDir();
-  await writeFile(path.join(repo, '.gitignore'), 'out/\n');
-  git(repo, 'init', '-q', '-b', 'main');
-  await mkdir(path.join(repo, 'pkg'), { recursive: true });
-  await mkdir(path.join(repo, 'policies'), { recursive: true });
-  await writeFile(path.join(repo, 'pkg', 'package.json'), `${JSON.stringify({ name: 'acme-widget', version, license: 'MIT', files: ['index.js'] }, null, 2)}\n`);
-  await writeFile(path.join(repo, 'pkg', 'index.js'), 'export const widget = 1;\n');
-  await writeFile(path.join(repo, 'policies', 'release-policy.yaml'), POLICY);
-  await writeFile(path.join(repo, 'package.json'), `${JSON.stringify({ name: 'widget-workspace', private: true, workspaces: ['pkg'] }, null, 2)}\n`);
-  const lock = await run('npm', ['install', '--package-lock-only', '--offline', '--ignore-scripts', '--no-audit', '--no-fund'], { cwd: repo });
-  expect(lock.code, lock.stderr).toBe(0);
-  git(repo, 'add', '-A');
-  git(repo, 'commit', '-qm', `widget ${version}`);
-  return { repo, commit: git(repo, 'rev-parse', 'HEAD') };
-}
-
 const labs: Lab[] = [];
 afterEach(async () => {
   for (const lab of labs.splice(0)) await lab.stop();
 });
 
 async function labFor(repo: string, commit: string, options: { immutable?: boolean } = {}): Promise<{ lab: Lab; env: NodeJS.ProcessEnv }> {
-  const lab = await startReleaseLab({
-    stateDir: await tempDir(),
-    repoRoot: repo,
-    commit,
-    policy: {
-      release: { repository: 'acme/widget' },
-      signer: { repository: 'acme/widget', workflow: 'release.yml', ref: 'refs/heads/main' },
-      trustedPublishers: [{ package: 'acme-widget', repository: 'acme/widget', workflow: 'release.yml', environment: 'release' }],
-    },
-    ...(options.immutable ? { immutableReleases: true } : {}),
-  });
-  labs.push(lab);
-  const env = { ...process.env, ...releaseEnv(lab) };
-  delete env.NPM_CONFIG_REGISTRY;
-  return { lab, env };
+  const started = await widgetLab(repo, commit, options);
+  labs.push(started.lab);
+  return started;
 }
 
 interface PublicState {

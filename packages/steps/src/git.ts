@@ -43,7 +43,8 @@ async function git(deps: Deps, cwd: string, args: string[], env?: NodeJS.Process
   return deps.exec('git', args, { cwd, env: env ?? deps.env, timeoutMs: 120_000 });
 }
 
-function lastLines(r: ExecResult): string[] {
+/** The last lines of a command's output, for error details. */
+export function lastLines(r: ExecResult): string[] {
   return `${r.stderr}\n${r.stdout}`
     .split('\n')
     .map((l) => l.trim())

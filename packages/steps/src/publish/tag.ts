@@ -1,7 +1,7 @@
 import type { Plan } from '@mcp-release/manifest';
 import type { ExecResult, Step } from '@mcp-release/pipeline';
 import { StepError } from '../errors.js';
-import { gitRemoteEnv, releaseRemote, remoteTags, requireOnDefaultBranch, type GitRemote } from '../git.js';
+import { gitRemoteEnv, lastLines, releaseRemote, remoteTags, requireOnDefaultBranch, type GitRemote } from '../git.js';
 import type { ReleaseContext, ReleaseOptions } from '../options.js';
 
 /** Who the annotated tag names as tagger when the environment names nobody. */
@@ -34,13 +34,6 @@ function tagMessage(plan: Plan): string {
   return `${lines.join('\n')}\n`;
 }
 
-function tail(r: ExecResult): string[] {
-  return `${r.stderr}\n${r.stdout}`
-    .split('\n')
-    .map((l) => l.trim())
-    .filter(Boolean)
-    .slice(-4);
-}
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -83,7 +76,7 @@ export async function pushReleaseTag(ctx: ReleaseContext, wait: (ms: number) => 
     input: `object ${plan.commit}\ntype commit\ntag ${plan.tag}\ntagger ${tagger}\n\n${tagMessage(plan)}`,
   });
   if (made.exitCode !== 0) {
-    throw new StepError('TAG_CREATE_FAILED', `git could not create the tag ${plan.tag}`, { details: tail(made), hint: 'check that the planned commit is in this clone (fetch-depth: 0), then re-run' });
+    throw new StepError('TAG_CREATE_FAILED', `git could not create the tag ${plan.tag}`, { details: lastLines(made), hint: 'check that the planned commit is in this clone (fetch-depth: 0), then re-run' });
   }
   const object = made.stdout.trim();
 
@@ -102,13 +95,13 @@ export async function pushReleaseTag(ctx: ReleaseContext, wait: (ms: number) => 
     const text = `${last.stderr}${last.stdout}`;
     if (/\b(401|403)\b|Authentication failed|could not read Username|permission/i.test(text)) {
       throw new StepError('TAG_PUSH_DENIED', `${remote.label} refused the push of ${plan.tag}`, {
-        details: tail(last),
+        details: lastLines(last),
         hint: 'the release job needs contents: write (and, on a protected tag pattern, a rule that lets the workflow create it); nothing was published by this step, re-run it after fixing',
       });
     }
     if (/\[rejected\]|already exists/i.test(text)) {
       throw new StepError('TAG_EXISTS_ELSEWHERE', `${remote.label} rejected ${plan.tag}: a different tag of that name appeared during the release`, {
-        details: tail(last),
+        details: lastLines(last),
         hint: 'someone else pushed the tag; check it (git ls-remote --tags) and never move it: release a new version instead',
       });
     }
@@ -117,7 +110,7 @@ export async function pushReleaseTag(ctx: ReleaseContext, wait: (ms: number) => 
   const pushed = (await remoteTags(deps, repoRoot, remote, plan.tag)).get(plan.tag);
   if (!pushed || pushed.commit !== plan.commit) {
     throw new StepError('TAG_PUSH_FAILED', `pushing ${plan.tag} to ${remote.label} failed after ${PUSH_ATTEMPTS} attempts`, {
-      details: last ? tail(last) : [],
+      details: last ? lastLines(last) : [],
       hint: 'the npm packages are published and the draft is complete; run `mcp-release resume` once the remote answers, and it pushes the tag and undrafts the release',
     });
   }
