@@ -101,7 +101,8 @@ describe('#4463 incidents, replayed in the lab', () => {
     expect(manifest.plan.tag).toBe('v1.0.1-2026.7.1');
     const tags = lab.github.state().repositories.flatMap((r) => r.tags);
     expect(tags.map((t) => t.name)).toEqual(['v1.0.1-2026.7.1']);
-    const tagger = git(repo, 'cat-file', '-p', 'refs/tags/v1.0.1-2026.7.1');
+    const remote = lab.github.state().repositories[0]?.path as string;
+    const tagger = git(remote, 'cat-file', '-p', 'refs/tags/v1.0.1-2026.7.1');
     expect(tagger).toMatch(new RegExp(`tagger .* ${Date.parse('2026-07-01T23:59:59Z') / 1000} \\+0000`));
     expect(lab.github.state().releases.map((r) => [r.tag_name, r.draft])).toEqual([['v1.0.1-2026.7.1', false]]);
   });
