@@ -142,4 +142,13 @@ describe('plan', () => {
     const badTag = parsePolicy('version: 1\nrelease:\n  tag: "v{version} final"\npackages:\n  - path: pkg\n', 'policy');
     expect(await caught(() => freezePlan(repo, badTag, { exec, env: {}, now: () => new Date() }, undefined))).toMatchObject({ code: 'PLAN_TAG_INVALID' });
   });
+
+  it('releases only the packages a filter names (MCP_RELEASE_PACKAGES), and refuses a name the policy does not release', async () => {
+    const repo = await tempDir();
+    await makeRepo(repo);
+    const env = { MCP_RELEASE_PACKAGES: 'demo-pkg' };
+    expect((await freezePlan(repo, policy, { exec, env, now: () => new Date() }, undefined)).packages.map((p) => p.name)).toEqual(['demo-pkg']);
+    const err = await caught(() => freezePlan(repo, policy, { exec, env: { MCP_RELEASE_PACKAGES: 'demo-pkg,evil;rm -rf /' }, now: () => new Date() }, undefined));
+    expect(err).toMatchObject({ code: 'PLAN_PACKAGES_UNKNOWN', hint: expect.stringContaining('demo-pkg') });
+  });
 });

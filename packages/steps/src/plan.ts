@@ -110,6 +110,17 @@ export async function freezePlan(repoRoot: string, policy: Policy, deps: Deps, t
     planned.distTag = semver.prerelease(planned.version) ? prereleaseTag : 'latest';
     packages.push(planned);
   }
+  const filter = (deps.env.MCP_RELEASE_PACKAGES ?? '').trim();
+  if (filter) {
+    const wanted = filter.split(',').map((s) => s.trim());
+    const unknown = wanted.filter((w) => !packages.some((p) => p.name === w));
+    if (unknown.length || wanted.some((w) => w === '')) {
+      throw new StepError('PLAN_PACKAGES_UNKNOWN', `the package filter names ${unknown.map((u) => JSON.stringify(u)).join(', ') || 'an empty name'}, which the release policy does not release`, {
+        hint: `name packages of the policy, separated by commas: ${packages.map((p) => p.name).join(',')}`,
+      });
+    }
+    for (let i = packages.length - 1; i >= 0; i -= 1) if (!wanted.includes((packages[i] as PlannedPackage).name)) packages.splice(i, 1);
+  }
   const primary = packages[0] as PlannedPackage;
 
   // The one clock read of the whole release.
