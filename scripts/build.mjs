@@ -3,7 +3,7 @@
 //   node scripts/build.mjs            the CLI
 //   node scripts/build.mjs --actions  the actions, into the repository (commit the result)
 //   node scripts/build.mjs --check    rebuild the actions in a temporary folder and fail when the committed dist/ differs
-import { mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -60,6 +60,12 @@ async function buildPackage(dir, entry, outfile) {
     const tmp = `${f.path}.${process.pid}.tmp`;
     await writeFile(tmp, f.contents, { mode: 0o755 });
     await rename(tmp, f.path);
+  }
+  // The CLI's `init` reads the workflow templates next to itself.
+  if (dir === 'packages/cli') {
+    const to = path.join(root, dir, 'dist', 'workflows');
+    await mkdir(to, { recursive: true });
+    for (const f of await readdir(path.join(root, 'workflows'))) if (f.endsWith('.yml') || f === 'README.md') await copyFile(path.join(root, 'workflows', f), path.join(to, f));
   }
   const missing = [...external].filter((n) => !declared.has(n) && !isBuiltin(n));
   if (missing.length) {

@@ -54,7 +54,7 @@ describe('mcp-release rehearse (end to end, real npm, git, meson, ninja, gcc)', 
     const verify = await cli(['verify', '--dir', path.join(a, 'release'), '--trusted-root', trustedRoot, '--json']);
     expect(verify.code, verify.stdout).toBe(0);
     expect(JSON.parse(verify.stdout).status).toBe('verified');
-    const identity = 'https://github.com/mcp-release/vmaf-mcp/.github/workflows/release.yml@refs/heads/main';
+    const identity = 'https://github.com/mcp-release/vmaf-mcp/.github/workflows/sign.yml@refs/heads/main';
     const issuer = 'https://token.actions.githubusercontent.com';
     const tarball = path.join(a, 'release', 'vmaf-mcp-0.1.0.tgz');
     const one = await cli(['verify-bundle', '--bundle', `${tarball}.sigstore.json`, '--certificate-identity', identity, '--certificate-oidc-issuer', issuer, '--trusted-root', trustedRoot, tarball]);

@@ -9,6 +9,7 @@ import pkg from '../package.json' with { type: 'json' };
 import { COMMANDS, commandHelp, mainHelp, type CommandSpec } from './commands.js';
 import { CliError } from './errors.js';
 import { checkChangesetsCommand, versionCommand } from './changeset-commands.js';
+import { initCommand, mergeCommand } from './init-command.js';
 import { labCommand } from './lab-command.js';
 import { lintCommand } from './lint-command.js';
 import { recoverCommand } from './recover-command.js';
@@ -101,6 +102,8 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     }
     if (spec.name === 'verify-bundle') return await verifyBundleCommand(values, io);
     if (spec.name === 'verify') return await verifyCommand(values, path.resolve(io.cwd, (values.repo as string | undefined) ?? repoRootOf(io.cwd)), io);
+    if (spec.name === 'merge-manifests') return await mergeCommand(values, io);
+    if (spec.name === 'init') return await initCommand(values, path.resolve(io.cwd, (values.repo as string | undefined) ?? repoRootOf(io.cwd)), io);
     if (spec.name === 'lint-workflows') {
       const repoRoot = path.resolve(io.cwd, (values.repo as string | undefined) ?? repoRootOf(io.cwd));
       return await lintCommand(values, values._positionals ?? [], repoRoot, io);

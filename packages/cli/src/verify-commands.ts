@@ -25,7 +25,7 @@ export async function verifyBundleCommand(values: Values, io: CliIo): Promise<nu
   const regexp = values['certificate-identity-regexp'] as string | undefined;
   const issuer = values['certificate-oidc-issuer'] as string | undefined;
   if (!bundle || !target) throw new CliError('USAGE', 'verify-bundle needs --bundle FILE and the file (or sha256:<hex>) it signs', { hint: 'mcp-release verify-bundle --bundle f.sigstore.json --certificate-identity ID --certificate-oidc-issuer URL f' });
-  if (Boolean(exact) === Boolean(regexp)) throw new CliError('USAGE', 'give exactly one of --certificate-identity and --certificate-identity-regexp', { hint: 'the identity is the certificate SAN, e.g. https://github.com/OWNER/REPO/.github/workflows/release.yml@refs/heads/main' });
+  if (Boolean(exact) === Boolean(regexp)) throw new CliError('USAGE', 'give exactly one of --certificate-identity and --certificate-identity-regexp', { hint: 'the identity is the certificate SAN, e.g. https://github.com/OWNER/REPO/.github/workflows/sign.yml@refs/heads/main' });
   if (!issuer) throw new CliError('USAGE', '--certificate-oidc-issuer is required', { hint: `for GitHub Actions: --certificate-oidc-issuer ${GITHUB_ACTIONS_ISSUER}` });
   const identity: IdentityMatcher = exact ? { exact } : { regexp: regexp as string };
   try {

@@ -32,7 +32,11 @@ export async function startReleaseLab(options: ReleaseLabOptions): Promise<Lab> 
   const repository = policy.release?.repository ?? policy.signer?.repository ?? 'mcp-release/rehearsal';
   const [owner, repo] = repository.split('/') as [string, string];
   const branch = policy.release?.branch ?? 'main';
-  const workflow = policy.signer?.workflow ?? 'release.yml';
+  // The run's workflow is the one the registry binds (it publishes); the signing job runs the
+  // signer's workflow, which is a reusable workflow called by it when the two differ (the
+  // certificate SAN is then the reusable workflow's path, as on GitHub).
+  const signerWorkflow = policy.signer?.workflow ?? 'release.yml';
+  const runWorkflow = policy.trustedPublishers?.[0]?.workflow ?? signerWorkflow;
   const ref = policy.signer?.ref ?? `refs/heads/${branch}`;
   const environment = policy.trustedPublishers?.find((t) => t.environment)?.environment;
   const lab = await startLab({
@@ -43,8 +47,8 @@ export async function startReleaseLab(options: ReleaseLabOptions): Promise<Lab> 
       repository,
       repository_owner: owner,
       ref,
-      workflow_ref: `${repository}/.github/workflows/${workflow}@${ref}`,
-      job_workflow_ref: `${repository}/.github/workflows/${workflow}@${ref}`,
+      workflow_ref: `${repository}/.github/workflows/${runWorkflow}@${ref}`,
+      job_workflow_ref: `${repository}/.github/workflows/${signerWorkflow}@${ref}`,
       ...(environment ? { environment } : {}),
       ...options.claims,
     },

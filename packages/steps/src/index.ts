@@ -25,3 +25,4 @@ export * from './publish/npm/index.js';
 export * from './publish/github/index.js';
 export * from './publish/recover.js';
 export * from './lint-workflows/index.js';
+export * from './init/index.js';
