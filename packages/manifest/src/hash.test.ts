@@ -5,7 +5,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { caught, tempDir } from '../../../test/helpers/tmp.js';
-import { hashFile, npmIntegrity } from './hash.js';
+import { fileChunks, hashFile, npmIntegrity } from './hash.js';
 import { assertSafeRelativePath, resolveInside } from './paths.js';
 
 describe('hashFile', () => {
@@ -47,6 +47,23 @@ describe('hashFile', () => {
     expect(await caught(() => hashFile(path.join(dir, 'missing')))).toMatchObject({ code: 'ARTIFACT_MISSING' });
     await mkdir(path.join(dir, 'folder'));
     expect(await caught(() => hashFile(path.join(dir, 'folder')))).toMatchObject({ code: 'ARTIFACT_NOT_A_FILE' });
+  });
+
+  it('reads a file through one reused buffer: every byte in order, and no new buffer per chunk', async () => {
+    const dir = await tempDir();
+    const data = randomBytes(10 * 1000 + 7);
+    await writeFile(path.join(dir, 'blob.bin'), data);
+    const copies: Buffer[] = [];
+    const backing = new Set<ArrayBufferLike>();
+    for await (const chunk of fileChunks(path.join(dir, 'blob.bin'), 1000)) {
+      copies.push(Buffer.from(chunk));
+      backing.add(chunk.buffer);
+    }
+    expect(copies.map((c) => c.length)).toEqual([...Array(10).fill(1000), 7]);
+    expect(Buffer.concat(copies).equals(data)).toBe(true);
+    expect(backing.size).toBe(1);
+    await writeFile(path.join(dir, 'empty'), '');
+    for await (const chunk of fileChunks(path.join(dir, 'empty'))) throw new Error(`an empty file gave a chunk of ${chunk.length} bytes`);
   });
 
   it('gives the registry form of the integrity', () => {

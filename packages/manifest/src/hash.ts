@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { Transform } from 'node:stream';
 import { ManifestError } from './errors.js';
 
@@ -16,14 +16,37 @@ export interface HashOptions {
   openRead?: (file: string) => NodeJS.ReadableStream;
 }
 
+/** The size of the one buffer fileChunks reads a file through. */
+export const READ_CHUNK_BYTES = 1 << 20;
+
+/**
+ * The bytes of a file in order, read through one reused buffer. A chunk is valid only until the
+ * next one is asked for: hash it (or copy it) at once. A read stream allocates a new buffer for
+ * every chunk, and the garbage collector frees those only after tens of megabytes have piled up;
+ * here memory stays flat whatever the size of the file.
+ */
+export async function* fileChunks(file: string, chunkBytes = READ_CHUNK_BYTES): AsyncGenerator<Buffer, void, undefined> {
+  const handle = await open(file, 'r');
+  try {
+    const buffer = Buffer.allocUnsafe(chunkBytes);
+    for (;;) {
+      const { bytesRead } = await handle.read(buffer, 0, chunkBytes, null);
+      if (bytesRead === 0) return;
+      yield buffer.subarray(0, bytesRead);
+    }
+  } finally {
+    await handle.close();
+  }
+}
+
 /** Hashes a file by streaming it once, computing sha256 and sha512 in the same pass. */
 export async function hashFile(file: string, options: HashOptions = {}): Promise<FileDigests> {
   const h256 = createHash('sha256');
   const h512 = createHash('sha512');
   let size = 0;
-  const stream = (options.openRead ?? ((f: string) => createReadStream(f, { highWaterMark: 1 << 20 })))(file);
+  const chunks = options.openRead ? (options.openRead(file) as AsyncIterable<Buffer>) : fileChunks(file);
   try {
-    for await (const chunk of stream as AsyncIterable<Buffer>) {
+    for await (const chunk of chunks) {
       h256.update(chunk);
       h512.update(chunk);
       size += chunk.length;

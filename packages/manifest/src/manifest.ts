@@ -88,9 +88,9 @@ export function parseManifest(value: unknown, source = 'manifest'): Manifest {
 }
 
 export async function readManifest(file: string): Promise<Manifest> {
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = await readFile(file, 'utf8');
+    bytes = await readFile(file);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
       throw new ManifestError('MANIFEST_MISSING', `no manifest at ${file}`, {
@@ -99,6 +99,16 @@ export async function readManifest(file: string): Promise<Manifest> {
       });
     }
     throw new ManifestError('MANIFEST_UNREADABLE', `cannot read ${file}: ${(err as Error).message}`, { cause: err, hint: 'check the file permissions' });
+  }
+  let text: string;
+  try {
+    // fatal: bytes that are not UTF-8 are damage, never silently turned into U+FFFD in a file name
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch (err) {
+    throw new ManifestError('MANIFEST_INVALID', `${file} is not UTF-8 text`, {
+      cause: err,
+      hint: 'the manifest was damaged; restore it from the run that wrote it, or re-plan the release',
+    });
   }
   let value: unknown;
   try {

@@ -28,7 +28,8 @@ export function defaultBranch(policy: Policy): string {
  * environment configuration so that it never appears in a process list.
  */
 export function gitRemoteEnv(env: NodeJS.ProcessEnv, remote: GitRemote): NodeJS.ProcessEnv {
-  const out: NodeJS.ProcessEnv = { ...env, GIT_TERMINAL_PROMPT: '0' };
+  // A remote that stops sending for 30 s fails the attempt (the caller retries), unless set otherwise.
+  const out: NodeJS.ProcessEnv = { GIT_HTTP_LOW_SPEED_LIMIT: '1000', GIT_HTTP_LOW_SPEED_TIME: '30', ...env, GIT_TERMINAL_PROMPT: '0' };
   const token = env.GITHUB_TOKEN;
   if (token && /^https:\/\//.test(remote.target)) {
     const n = Number(env.GIT_CONFIG_COUNT ?? 0) || 0;

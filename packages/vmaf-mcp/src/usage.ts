@@ -9,20 +9,48 @@ export interface UsageInfo {
   hasBackendSelector: boolean;
 }
 
+/** Usage texts are a few kilobytes; only this much of one is read, so a runaway binary's output stays cheap to scan. */
+export const MAX_USAGE_CHARS = 64 * 1024;
+
+const BACKEND_LIST = /((?:auto|cpu|cuda|sycl|vulkan|hip|metal)(?:\|(?:auto|cpu|cuda|sycl|vulkan|hip|metal))+)/gi;
+
+/**
+ * The list of the `--backend $name: … auto|cpu|…` selector line. Each line is scanned once: after
+ * the first `--backend` with its `$name:` part, the list is searched for in the rest of that line
+ * only (a backtracking pattern over the whole text is quadratic in hostile output).
+ */
+function selectorList(text: string): string | undefined {
+  for (const line of text.split('\n')) {
+    const option = /--backend/gi;
+    for (let m = option.exec(line); m; m = option.exec(line)) {
+      const name = /\s+\$?\w*:?\s+/y;
+      name.lastIndex = m.index + m[0].length;
+      if (!name.exec(line)) continue;
+      BACKEND_LIST.lastIndex = name.lastIndex;
+      const list = BACKEND_LIST.exec(line);
+      if (list) return list[1];
+      break; // a later --backend on this line has even less of the line after it
+    }
+  }
+  return undefined;
+}
+
 /**
  * Reads a vmaf CLI usage text. The real CLIs have no --help: they print "unrecognized option",
  * then this text, and exit 1. What the text advertises is not proof that a backend was built:
  * the lusoris fork prints every `--no_<backend>` line unconditionally.
  */
-export function parseUsage(text: string): UsageInfo {
-  const options = [...text.matchAll(/^\s*--([a-z][a-z0-9_-]*)/gim)].map((m) => (m[1] as string).toLowerCase());
+export function parseUsage(usageText: string): UsageInfo {
+  const text = usageText.slice(0, MAX_USAGE_CHARS);
+  // leading blanks of the option's own line only: `^\s*` would rescan every following blank line
+  const options = [...text.matchAll(/^[^\S\n\r\u2028\u2029]*--([a-z][a-z0-9_-]*)/gim)].map((m) => (m[1] as string).toLowerCase());
   const advertised = new Set<Backend>();
   for (const o of options) {
     const m = /^no_(cuda|sycl|vulkan|hip|metal)$/.exec(o);
     if (m) advertised.add(m[1] as Backend);
   }
-  const selector = /--backend\s+\$?\w*:?\s+.*?((?:auto|cpu|cuda|sycl|vulkan|hip|metal)(?:\|(?:auto|cpu|cuda|sycl|vulkan|hip|metal))+)/i.exec(text);
-  if (selector) for (const b of (selector[1] as string).split('|')) if (b !== 'auto') advertised.add(b as Backend);
+  const selector = selectorList(text);
+  if (selector) for (const b of selector.split('|')) if (b !== 'auto') advertised.add(b as Backend);
   return { options: [...new Set(options)], advertised: BACKENDS.filter((b) => advertised.has(b)), hasBackendSelector: options.includes('backend') };
 }
 

@@ -18,15 +18,23 @@ export interface ParsedScores {
   pooled: Record<string, Pooled>;
 }
 
+const FORMAT_HINT = 'the output is not in the libvmaf 2.x/3.x --json format; check that the binary is the vmaf CLI and run it by hand with --json to see what it writes';
+const FFMPEG_HINT = "the log is not ffmpeg's libvmaf log_fmt=json output; check the ffmpeg command line (log_path and log_fmt=json)";
+
+/** Sets an own property, whatever its name (`__proto__` included: a metric may be called anything). */
+function setOwn<T>(target: Record<string, T>, key: string, value: T): void {
+  Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
+}
+
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 function frames(value: unknown, source: string): FrameScores[] {
   if (value === undefined) return [];
-  if (!Array.isArray(value)) throw new VmafMcpError('VMAF_OUTPUT_INVALID', `${source}: "frames" is not a list`);
+  if (!Array.isArray(value)) throw new VmafMcpError('VMAF_OUTPUT_INVALID', `${source}: "frames" is not a list`, { hint: FORMAT_HINT });
   return value.map((f, i) => {
-    if (!isRecord(f) || !isRecord(f.metrics)) throw new VmafMcpError('VMAF_OUTPUT_INVALID', `${source}: frames[${i}] has no metrics`);
+    if (!isRecord(f) || !isRecord(f.metrics)) throw new VmafMcpError('VMAF_OUTPUT_INVALID', `${source}: frames[${i}] has no metrics`, { hint: FORMAT_HINT });
     const metrics: Record<string, number> = {};
-    for (const [k, v] of Object.entries(f.metrics)) if (typeof v === 'number' && Number.isFinite(v)) metrics[k] = v;
+    for (const [k, v] of Object.entries(f.metrics)) if (typeof v === 'number' && Number.isFinite(v)) setOwn(metrics, k, v);
     return { frame: typeof f.frameNum === 'number' ? f.frameNum : i, metrics };
   });
 }
@@ -42,7 +50,7 @@ export function parseVmafJson(text: string, source = 'vmaf output'): ParsedScore
       hint: 'check that the binary is the vmaf CLI and that it was run with --json',
     });
   }
-  if (!isRecord(doc)) throw new VmafMcpError('VMAF_OUTPUT_INVALID', `${source} is not a JSON object`);
+  if (!isRecord(doc)) throw new VmafMcpError('VMAF_OUTPUT_INVALID', `${source} is not a JSON object`, { hint: FORMAT_HINT });
   const pooledRaw = doc.pooled_metrics;
   if (!isRecord(pooledRaw) || Object.keys(pooledRaw).length === 0) {
     throw new VmafMcpError('VMAF_OUTPUT_NO_POOLED', `${source} has no pooled_metrics: the CLI reported no scores`, {
@@ -52,9 +60,9 @@ export function parseVmafJson(text: string, source = 'vmaf output'): ParsedScore
   const pooled: Record<string, Pooled> = {};
   for (const [name, v] of Object.entries(pooledRaw)) {
     if (!isRecord(v) || typeof v.mean !== 'number' || typeof v.min !== 'number' || typeof v.max !== 'number') {
-      throw new VmafMcpError('VMAF_OUTPUT_INVALID', `${source}: pooled_metrics.${name} lacks mean/min/max`);
+      throw new VmafMcpError('VMAF_OUTPUT_INVALID', `${source}: pooled_metrics.${name} lacks mean/min/max`, { hint: FORMAT_HINT });
     }
-    pooled[name] = { mean: v.mean, min: v.min, max: v.max, ...(typeof v.harmonic_mean === 'number' ? { harmonic_mean: v.harmonic_mean } : {}) };
+    setOwn(pooled, name, { mean: v.mean, min: v.min, max: v.max, ...(typeof v.harmonic_mean === 'number' ? { harmonic_mean: v.harmonic_mean } : {}) });
   }
   return { ...(typeof doc.version === 'string' ? { version: doc.version } : {}), frames: frames(doc.frames, source), pooled };
 }
@@ -64,11 +72,14 @@ export function pool(list: FrameScores[]): Record<string, Pooled> {
   const names = new Set(list.flatMap((f) => Object.keys(f.metrics)));
   const out: Record<string, Pooled> = {};
   for (const name of [...names].sort()) {
-    const values = list.map((f) => f.metrics[name]).filter((v): v is number => typeof v === 'number');
+    const values = list.map((f) => (Object.hasOwn(f.metrics, name) ? f.metrics[name] : undefined)).filter((v): v is number => typeof v === 'number');
     if (!values.length) continue;
     const mean = values.reduce((a, b) => a + b, 0) / values.length;
     const harmonic = values.length / values.reduce((a, v) => a + 1 / (v + 1), 0) - 1;
-    out[name] = { mean, min: Math.min(...values), max: Math.max(...values), harmonic_mean: harmonic };
+    // a loop, not Math.min(...values): spreading a long video's frames overflows the call stack
+    const min = values.reduce((a, v) => (v < a ? v : a), Infinity);
+    const max = values.reduce((a, v) => (v > a ? v : a), -Infinity);
+    setOwn(out, name, { mean, min, max, harmonic_mean: harmonic });
   }
   return out;
 }
@@ -79,9 +90,9 @@ export function parseFfmpegLibvmafLog(text: string, source = 'ffmpeg libvmaf log
   try {
     doc = JSON.parse(text);
   } catch (err) {
-    throw new VmafMcpError('VMAF_OUTPUT_INVALID', `${source} is not JSON: ${(err as Error).message}`, { cause: err });
+    throw new VmafMcpError('VMAF_OUTPUT_INVALID', `${source} is not JSON: ${(err as Error).message}`, { cause: err, hint: FFMPEG_HINT });
   }
-  if (!isRecord(doc)) throw new VmafMcpError('VMAF_OUTPUT_INVALID', `${source} is not a JSON object`);
+  if (!isRecord(doc)) throw new VmafMcpError('VMAF_OUTPUT_INVALID', `${source} is not a JSON object`, { hint: FFMPEG_HINT });
   const list = frames(doc.frames, source);
   if (!list.length) {
     throw new VmafMcpError('VMAF_OUTPUT_NO_POOLED', `${source} has no frames: ffmpeg scored nothing`, { hint: 'check the geometry and pixel format of the inputs' });

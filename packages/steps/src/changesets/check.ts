@@ -2,7 +2,7 @@ import type { Deps } from '@mcp-release/pipeline';
 import { StepError } from '../errors.js';
 import { defaultBranch, releaseRemote } from '../git.js';
 import type { Policy } from '../policy.js';
-import { CHANGESET_DIR, git, outputTail, owningPackage, readChangesets, releasablePackages, requireRepoRoot, splitNul, workspaceAt, type BumpType } from './repo.js';
+import { CHANGESET_DIR, git, MAX_LISTING_CHARS, outputTail, owningPackage, readChangesets, releasablePackages, requireRepoRoot, requireWhole, shownName, splitNul, workspaceAt, type BumpType } from './repo.js';
 
 export interface ChangesetCheckInput {
   repoRoot: string;
@@ -91,7 +91,7 @@ export async function checkChangesets(input: ChangesetCheckInput): Promise<Chang
   }
   const mergeBase = mb.stdout.trim();
   const range = `${base}...${head}`;
-  const diff = await git(deps, repoRoot, ['diff', '--name-only', '-z', '--no-renames', range]);
+  const diff = requireWhole(await git(deps, repoRoot, ['diff', '--name-only', '-z', '--no-renames', range], { maxBuffer: MAX_LISTING_CHARS + 1 }), MAX_LISTING_CHARS, `the list of files changed in ${input.base}...${input.head}`);
   if (diff.exitCode !== 0) {
     throw new StepError('CHANGESETS_GIT_FAILED', `git cannot list the files changed in ${input.base}...${input.head}`, { details: outputTail(diff), hint: 'fetch the full history (fetch-depth: 0) and re-run' });
   }
@@ -100,7 +100,7 @@ export async function checkChangesets(input: ChangesetCheckInput): Promise<Chang
   const ignoreGlobs = policy.changesets?.ignore ?? [];
   let ignored = new Set<string>();
   if (ignoreGlobs.length && changed.length) {
-    const r = await git(deps, repoRoot, ['diff', '--name-only', '-z', '--no-renames', range, '--', ...ignoreGlobs.map((g) => `:(glob)${g}`)]);
+    const r = requireWhole(await git(deps, repoRoot, ['diff', '--name-only', '-z', '--no-renames', range, '--', ...ignoreGlobs.map((g) => `:(glob)${g}`)], { maxBuffer: MAX_LISTING_CHARS + 1 }), MAX_LISTING_CHARS, `the list of ignored files changed in ${input.base}...${input.head}`);
     if (r.exitCode !== 0) {
       throw new StepError('CHANGESETS_IGNORE_INVALID', `changesets.ignore in the release policy has a pattern git cannot use: ${ignoreGlobs.join(', ')}`, {
         details: outputTail(r),
@@ -114,8 +114,8 @@ export async function checkChangesets(input: ChangesetCheckInput): Promise<Chang
   const exemptNames = policy.changesets?.exempt ?? [];
   const strayExempt = exemptNames.filter((n) => !workspace.has(n));
   if (strayExempt.length) {
-    throw new StepError('CHANGESETS_EXEMPT_UNKNOWN', `changesets.exempt in the release policy names ${strayExempt.join(', ')}, which is not a package of this workspace`, {
-      details: [`workspace packages: ${[...workspace.keys()].sort().join(', ')}`],
+    throw new StepError('CHANGESETS_EXEMPT_UNKNOWN', `changesets.exempt in the release policy names ${strayExempt.map(shownName).join(', ')}, which is not a package of this workspace`, {
+      details: [`workspace packages: ${[...workspace.keys()].sort().map(shownName).join(', ')}`],
       hint: 'list package names (the "name" in package.json), not folders, under changesets.exempt',
     });
   }
@@ -162,15 +162,15 @@ export async function checkChangesets(input: ChangesetCheckInput): Promise<Chang
 /** Throws the coded error for a check that found packages without a changeset. */
 export function requireChangesets(check: ChangesetCheck): void {
   if (check.ok) return;
-  const names = check.uncovered.map((p) => p.name);
+  const names = check.uncovered.map((p) => shownName(p.name));
   throw new StepError('CHANGESETS_MISSING', `${names.length} changed package(s) have no changeset: ${names.join(', ')}`, {
-    details: check.uncovered.flatMap((p) => [`${p.name} (${p.path}): ${p.files.length} changed file(s)`, ...p.files.slice(0, 5).map((f) => `  ${f}`), ...(p.files.length > 5 ? [`  … and ${p.files.length - 5} more`] : [])]),
+    details: check.uncovered.flatMap((p) => [`${shownName(p.name)} (${shownName(p.path)}): ${p.files.length} changed file(s)`, ...p.files.slice(0, 5).map((f) => `  ${shownName(f)}`), ...(p.files.length > 5 ? [`  … and ${p.files.length - 5} more`] : [])]),
     hint: `run \`npx changeset\` on this branch, select ${names.join(', ')}, and commit the .changeset/*.md file it writes (choose "none" for a change that needs no release); or opt a package out in the release policy with changesets.exempt: [${names.join(', ')}], or its paths with changesets.ignore`,
   });
 }
 
 function mdCell(text: string): string {
-  return text.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+  return text.replace(/\|/g, '\\|').replace(/[\r\n\u2028\u2029]/g, ' ');
 }
 
 /** A markdown summary of the check (for the job summary or a pull request comment). */

@@ -26,8 +26,32 @@ export interface WorkspacePackage {
   version: string | undefined;
 }
 
-export async function git(deps: Deps, cwd: string, args: string[], options: { env?: NodeJS.ProcessEnv; input?: string } = {}): Promise<ExecResult> {
-  return deps.exec('git', args, { cwd, env: options.env ?? deps.env, timeoutMs: 120_000, ...(options.input === undefined ? {} : { input: options.input }) });
+export async function git(deps: Deps, cwd: string, args: string[], options: { env?: NodeJS.ProcessEnv; input?: string; maxBuffer?: number } = {}): Promise<ExecResult> {
+  return deps.exec('git', args, {
+    cwd,
+    env: options.env ?? deps.env,
+    timeoutMs: 120_000,
+    ...(options.input === undefined ? {} : { input: options.input }),
+    ...(options.maxBuffer === undefined ? {} : { maxBuffer: options.maxBuffer }),
+  });
+}
+
+/** The most text read from one committed file (a changeset, a package.json): far more than either ever holds. */
+export const MAX_FILE_CHARS = 4 * 1024 * 1024;
+/** The most text of a file listing (git diff --name-only): some hundred thousand paths. */
+export const MAX_LISTING_CHARS = 64 * 1024 * 1024;
+
+/**
+ * Output that has to be whole. exec keeps only the tail of a longer output, which would make a
+ * cut-off file or listing look complete: past the limit this is a coded error instead.
+ */
+export function requireWhole(r: ExecResult, max: number, what: string): ExecResult {
+  if (r.exitCode === 0 && r.stdout.length > max) {
+    throw new StepError('CHANGESETS_INPUT_TOO_LARGE', `${what} is more than ${max} characters, more than check-changesets reads`, {
+      hint: 'a changeset or package.json that large is not one; remove the file from the pull request (or split a change of that many files into several pull requests)',
+    });
+  }
+  return r;
 }
 
 export function outputTail(r: ExecResult, n = 8): string[] {
@@ -62,14 +86,14 @@ export async function requireRepoRoot(deps: Deps, repoRoot: string, command: str
 
 /** A file's text at a revision, or undefined when the revision has no such file. */
 export async function fileAt(deps: Deps, repoRoot: string, rev: string, file: string): Promise<string | undefined> {
-  const r = await git(deps, repoRoot, ['show', `${rev}:${file}`]);
+  const r = requireWhole(await git(deps, repoRoot, ['show', `${rev}:${file}`], { maxBuffer: MAX_FILE_CHARS + 1 }), MAX_FILE_CHARS, `${shownName(file)} at ${rev}`);
   return r.exitCode === 0 ? r.stdout : undefined;
 }
 
 /** The files of a revision that match git pathspecs (`:(glob)…` magic and exclusions work). */
 export async function filesAt(deps: Deps, repoRoot: string, rev: string, pathspecs: string[]): Promise<string[]> {
   const empty = await git(deps, repoRoot, ['hash-object', '-t', 'tree', '--stdin'], { input: '' });
-  const r = await git(deps, repoRoot, ['diff', '--name-only', '-z', '--no-renames', empty.stdout.trim(), rev, '--', ...pathspecs]);
+  const r = requireWhole(await git(deps, repoRoot, ['diff', '--name-only', '-z', '--no-renames', empty.stdout.trim(), rev, '--', ...pathspecs], { maxBuffer: MAX_LISTING_CHARS + 1 }), MAX_LISTING_CHARS, `the list of files of ${rev}`);
   if (empty.exitCode !== 0 || r.exitCode !== 0) {
     throw new StepError('CHANGESETS_GIT_FAILED', `git cannot list the files of ${rev} matching ${pathspecs.join(' ')}`, {
       details: outputTail(r),
@@ -176,7 +200,7 @@ export function isChangesetFile(file: string): boolean {
 
 /** The changeset files present at a revision. */
 export async function changesetFilesAt(deps: Deps, repoRoot: string, rev: string): Promise<string[]> {
-  const r = await git(deps, repoRoot, ['ls-tree', '-z', rev, `${CHANGESET_DIR}/`]);
+  const r = requireWhole(await git(deps, repoRoot, ['ls-tree', '-z', rev, `${CHANGESET_DIR}/`], { maxBuffer: MAX_LISTING_CHARS + 1 }), MAX_LISTING_CHARS, `the list of ${CHANGESET_DIR}/ at ${rev}`);
   if (r.exitCode !== 0) {
     throw new StepError('CHANGESETS_GIT_FAILED', `git cannot list ${CHANGESET_DIR}/ at ${rev}`, { details: outputTail(r), hint: 'check that the revision exists (git fetch)' });
   }
@@ -249,9 +273,23 @@ export function parseChangeset(file: string, text: string): Changeset | Changese
       summary: parsed.summary,
     };
   } catch (err) {
-    const message = (err as Error).message.split('\n').slice(0, 2).join(' ').replace(/^could not parse changeset - /, '');
+    const message = (err as Error).message
+      .split(/[\r\n\u2028\u2029]/)
+      .slice(0, 2)
+      .join(' ')
+      .replace(/^could not parse changeset - /, '')
+      .replace(/\p{Cc}/gu, ' ');
     return { file, line: locateProblem(text), message };
   }
+}
+
+/**
+ * A file or package name as it goes into a message: quoted when it holds a line break or another
+ * control character. A pull request chooses these names, and check-changesets prints them in a CI
+ * log, where a line of its own starting with `::` would be taken for a workflow command.
+ */
+export function shownName(name: string): string {
+  return /[\p{Cc}\u2028\u2029]/u.test(name) ? JSON.stringify(name) : name;
 }
 
 function isProblem(c: Changeset | ChangesetProblem): c is ChangesetProblem {
@@ -268,8 +306,8 @@ export async function readChangesets(deps: Deps, repoRoot: string, rev: string, 
   const problems = parsed.filter(isProblem);
   if (problems.length) {
     const [first] = problems as [ChangesetProblem];
-    throw new StepError('CHANGESET_MALFORMED', `${first.file}:${first.line}: ${first.message}`, {
-      details: problems.map((p) => `${p.file}:${p.line}: ${p.message}`),
+    throw new StepError('CHANGESET_MALFORMED', `${shownName(first.file)}:${first.line}: ${first.message}`, {
+      details: problems.map((p) => `${shownName(p.file)}:${p.line}: ${p.message}`),
       hint: `a changeset starts with front matter between --- lines mapping package names to a bump type (${BUMP_TYPES.join(', ')}), e.g. "my-package": patch; fix the file at that line, or delete it and run \`npx changeset\` again`,
     });
   }
@@ -277,8 +315,8 @@ export async function readChangesets(deps: Deps, repoRoot: string, rev: string, 
   const unknown = changesets.flatMap((c) => c.releases.filter((r) => !workspace.has(r.name)).map((r) => ({ file: c.file, line: r.line, name: r.name })));
   if (unknown.length) {
     const [first] = unknown as [(typeof unknown)[number]];
-    throw new StepError('CHANGESET_UNKNOWN_PACKAGE', `${first.file}:${first.line}: the changeset names ${first.name}, which is not a package of this workspace`, {
-      details: [...unknown.map((u) => `${u.file}:${u.line}: ${u.name}`), `workspace packages: ${[...workspace.keys()].sort().join(', ') || '(none)'}`],
+    throw new StepError('CHANGESET_UNKNOWN_PACKAGE', `${shownName(first.file)}:${first.line}: the changeset names ${shownName(first.name)}, which is not a package of this workspace`, {
+      details: [...unknown.map((u) => `${shownName(u.file)}:${u.line}: ${shownName(u.name)}`), `workspace packages: ${[...workspace.keys()].sort().map(shownName).join(', ') || '(none)'}`],
       hint: 'correct the package name in the changeset (the "name" in its package.json), or delete the changeset if the package was removed',
     });
   }

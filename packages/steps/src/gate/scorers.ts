@@ -40,15 +40,34 @@ export interface CliUsage {
 
 export const GPU_BACKENDS = ['cuda', 'sycl', 'vulkan', 'hip', 'metal'] as const;
 
+/** Usage texts are a few kilobytes; only this much of one is read, so a runaway binary's output stays cheap to scan. */
+export const MAX_USAGE_CHARS = 64 * 1024;
+
+const BACKEND_LIST = /((?:auto|cpu|cuda|sycl|vulkan|hip|metal)(?:\|(?:auto|cpu|cuda|sycl|vulkan|hip|metal))+)/gi;
+
+/** The list after the first `--backend` of a line, line by line (one pass; no pattern over the whole text). */
+function selectorList(text: string): string | undefined {
+  for (const line of text.split('\n')) {
+    const option = /--backend\b/i.exec(line);
+    if (!option) continue;
+    BACKEND_LIST.lastIndex = option.index + option[0].length;
+    const list = BACKEND_LIST.exec(line);
+    if (list) return list[1];
+  }
+  return undefined;
+}
+
 export function parseCliUsage(text: string): CliUsage {
-  const options = [...new Set([...text.matchAll(/^\s*--([a-z][a-z0-9_-]*)/gim)].map((m) => (m[1] as string).toLowerCase()))];
+  const head = text.slice(0, MAX_USAGE_CHARS);
+  // leading blanks of the option's own line only: `^\s*` would rescan every following blank line
+  const options = [...new Set([...head.matchAll(/^[^\S\n\r\u2028\u2029]*--([a-z][a-z0-9_-]*)/gim)].map((m) => (m[1] as string).toLowerCase()))];
   const advertised = new Set<string>();
   for (const o of options) {
     const m = /^no_(cuda|sycl|vulkan|hip|metal)$/.exec(o);
     if (m) advertised.add(m[1] as string);
   }
-  const selector = /--backend\b[^\n]*?((?:auto|cpu|cuda|sycl|vulkan|hip|metal)(?:\|(?:auto|cpu|cuda|sycl|vulkan|hip|metal))+)/i.exec(text);
-  if (selector) for (const b of (selector[1] as string).split('|')) if (b !== 'auto' && b !== 'cpu') advertised.add(b);
+  const selector = selectorList(head);
+  if (selector) for (const b of selector.split('|')) if (b !== 'auto' && b !== 'cpu') advertised.add(b);
   return { text, options, advertised: GPU_BACKENDS.filter((b) => advertised.has(b)) };
 }
 
@@ -81,13 +100,16 @@ export function vmafCliArgs(check: GoldenCheck, fixturesDir: string, backend = '
 
 /** `pooled_metrics.<metric>.mean` of a vmaf `--json` log. */
 export function pooledMean(text: string, metric: string, source: string): number {
-  let doc: { pooled_metrics?: Record<string, { mean?: unknown }> };
+  let doc: { pooled_metrics?: Record<string, { mean?: unknown } | null> } | null;
   try {
     doc = JSON.parse(text) as typeof doc;
   } catch (err) {
     throw new StepError('GATE_SCORER_OUTPUT', `${source} is not JSON: ${(err as Error).message}`, { hint: 'the scorer must be a vmaf-compatible CLI run with --json -o FILE', cause: err });
   }
-  const mean = doc.pooled_metrics?.[metric]?.mean;
+  if (!doc || typeof doc !== 'object' || Array.isArray(doc)) {
+    throw new StepError('GATE_SCORER_OUTPUT', `${source} is JSON, but not an object with pooled_metrics`, { hint: 'the scorer must be a vmaf-compatible CLI run with --json -o FILE' });
+  }
+  const mean = Object.hasOwn(doc.pooled_metrics ?? {}, metric) ? doc.pooled_metrics?.[metric]?.mean : undefined;
   if (typeof mean !== 'number' || !Number.isFinite(mean)) {
     throw new StepError('GATE_SCORER_OUTPUT', `${source} has no pooled_metrics.${metric}.mean (it has: ${Object.keys(doc.pooled_metrics ?? {}).join(', ') || 'nothing'})`, {
       hint: 'the scorer did not compute this metric; check its feature and model support',
@@ -137,11 +159,13 @@ export async function vmafCliScorer(binary: string, deps: ScorerDeps, usage?: Cl
     },
     async score(check, backend) {
       const text = await runToFile(deps, binary, (out) => [...vmafCliArgs(check, deps.fixturesDir, backend), '--json', '-o', out, '-q'], `${check.id} on ${backend}`);
+      // pooledMean first: it refuses a log that is not a JSON object with a coded error
+      const mean = pooledMean(text, check.metric, `${path.basename(binary)} --json log of ${check.id}`);
       if (!scorer.version) {
         const v = (JSON.parse(text) as { version?: unknown }).version;
         if (typeof v === 'string') scorer.version = v;
       }
-      return pooledMean(text, check.metric, `${path.basename(binary)} --json log of ${check.id}`);
+      return mean;
     },
   };
   return scorer;

@@ -1,8 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
+import Ajv from 'ajv';
 import { PackageURL } from 'packageurl-js';
 import semver from 'semver';
-import type { PlannedPackage } from '@mcp-release/manifest';
+import { describeSchemaErrors, type PlannedPackage } from '@mcp-release/manifest';
 import { StepError } from '../errors.js';
 import { spdxLicense } from './license.js';
 
@@ -74,6 +75,31 @@ interface PackageJson {
   peerDependenciesMeta?: Record<string, { optional?: boolean }>;
 }
 
+const DEPENDENCY_MAP = { type: 'object', additionalProperties: { type: 'string' } } as const;
+/** The lockfile entries' fields that the walk reads, with the types npm writes them with. */
+const validateLockPackages = new Ajv({ allErrors: true, strict: false }).compile<Lockfile & { packages: Record<string, LockEntry> }>({
+  type: 'object',
+  properties: {
+    packages: {
+      type: 'object',
+      additionalProperties: {
+        type: 'object',
+        properties: {
+          name: { type: 'string' },
+          version: { type: 'string' },
+          resolved: { type: 'string' },
+          integrity: { type: 'string' },
+          link: { type: 'boolean' },
+          dependencies: DEPENDENCY_MAP,
+          optionalDependencies: DEPENDENCY_MAP,
+          peerDependencies: DEPENDENCY_MAP,
+          peerDependenciesMeta: { type: 'object', additionalProperties: { type: 'object', properties: { optional: { type: 'boolean' } } } },
+        },
+      },
+    },
+  },
+});
+
 const LOCK_HINT = 'run `npm install` at the repository root to bring package-lock.json up to date with every package.json, commit it, and run the release again';
 
 export function npmId(name: string, version: string): string {
@@ -144,10 +170,23 @@ export async function readLockfile(repoRoot: string): Promise<{ name: string; pa
         hint: `restore ${name} from git, or regenerate it with \`npm install\` at the repository root`,
       });
     }
-    if (!lock) continue;
+    if (lock === undefined) continue;
+    if (!lock || typeof lock !== 'object' || Array.isArray(lock)) {
+      throw new StepError('SBOM_LOCKFILE_INVALID', `${name} in ${repoRoot} is JSON, but not a lockfile (not an object)`, {
+        hint: `restore ${name} from git, or regenerate it with \`npm install\` at the repository root`,
+      });
+    }
     if (!lock.packages || typeof lock.packages !== 'object' || (lock.lockfileVersion ?? 1) < 2) {
       throw new StepError('SBOM_LOCKFILE_TOO_OLD', `${name} has lockfileVersion ${String(lock.lockfileVersion ?? 1)}, which has no "packages" map to read the installed tree from`, {
         hint: `run \`npm install\` with npm 7 or newer at the repository root to rewrite ${name} as lockfileVersion 3, and commit it`,
+      });
+    }
+    // the fields the walk reads must have the types npm writes: a damaged entry is named, never a crash
+    if (!validateLockPackages(lock)) {
+      const details = describeSchemaErrors(validateLockPackages.errors);
+      throw new StepError('SBOM_LOCKFILE_INVALID', `${name} is damaged: ${details[0] ?? 'its packages map is not a map of entries'}`, {
+        details: details.slice(0, 30),
+        hint: `restore ${name} from git, or delete the damaged entries and run \`npm install\` at the repository root to write them again`,
       });
     }
     return { name, packages: lock.packages };

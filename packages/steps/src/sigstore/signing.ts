@@ -1,5 +1,4 @@
 import { createHash, createSign, generateKeyPairSync, sign as signData, type KeyObject } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { bundleToJSON, toMessageSignatureBundle, type Bundle, type SerializedBundle } from '@sigstore/bundle';
 import {
   DEFAULT_FULCIO_URL,
@@ -13,7 +12,7 @@ import {
   type Signer,
   type Witness,
 } from '@sigstore/sign';
-import { readError } from '@mcp-release/manifest';
+import { fileChunks, readError } from '@mcp-release/manifest';
 import { StepError } from '../errors.js';
 
 /** Where signing goes: the public Sigstore by default, the lab (or a private instance) by environment. */
@@ -192,7 +191,7 @@ export class ReleaseSigner {
     const signer = createSign('sha256');
     let size = 0;
     try {
-      for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) {
+      for await (const chunk of fileChunks(file)) {
         hash.update(chunk);
         signer.update(chunk);
         size += chunk.length;

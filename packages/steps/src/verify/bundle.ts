@@ -1,5 +1,6 @@
 import { createHash, type KeyObject } from 'node:crypto';
-import { readFile, stat } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import { p256, p384, p521 } from '@noble/curves/nist.js';
 import {
   BUNDLE_V01_MEDIA_TYPE,
@@ -119,12 +120,19 @@ export function parseArtifact(value: string): ArtifactInput {
 }
 
 export async function readBundleText(file: string): Promise<string> {
+  const tooBig = (size: string): StepError => verifyError(VERIFY_CODES.bundleMalformed, `${file} is ${size}: far too big for a Sigstore bundle`, 'point at the .sigstore.json bundle, not at the artifact');
   try {
     const info = await stat(file);
-    if (info.isFile() && info.size > MAX_BUNDLE_BYTES) {
-      throw verifyError(VERIFY_CODES.bundleMalformed, `${file} is ${info.size} bytes: far too big for a Sigstore bundle`, 'point at the .sigstore.json bundle, not at the artifact');
+    if (info.isFile() && info.size > MAX_BUNDLE_BYTES) throw tooBig(`${info.size} bytes`);
+    // read with the same bound: a pipe or a device (--bundle /dev/zero) has no size to check first
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > MAX_BUNDLE_BYTES) throw tooBig(`more than ${MAX_BUNDLE_BYTES} bytes`);
+      chunks.push(chunk);
     }
-    return await readFile(file, 'utf8');
+    return Buffer.concat(chunks).toString('utf8');
   } catch (err) {
     if (err instanceof StepError) throw err;
     throw unreadable(file, 'bundle', err);
@@ -340,6 +348,12 @@ function checkTlogEntries(bundle: Bundle, leaf: X509Certificate, where: string):
     const label = `${where}: the Rekor entry ${entry.logIndex}${bundle.verificationMaterial.tlogEntries.length > 1 ? ` (#${i + 1})` : ''}`;
     const differs = (what: string): StepError =>
       verifyError(VERIFY_CODES.tlogBodyMismatch, `${label} ${what}`, 'the bundle or its log entry was edited: the log entry must describe exactly this signature; download the bundle again, and distrust the file if it persists');
+    for (const [field, value] of [['logIndex', entry.logIndex], ['integratedTime', entry.integratedTime]] as const) {
+      // the times and indexes below are read as numbers: text that is not one is a damaged entry, not a time
+      if (value !== undefined && !/^\d{1,16}$/.test(String(value))) {
+        throw verifyError(VERIFY_CODES.bundleMalformed, `${label} has ${field} ${JSON.stringify(value)}, which is not a whole number`, 'the bundle is damaged or was edited; download it again from the release');
+      }
+    }
     let body: { kind?: string; apiVersion?: string; spec?: Record<string, unknown> };
     try {
       body = JSON.parse(Buffer.from(entry.canonicalizedBody).toString('utf8')) as typeof body;

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { fileChunks } from '@mcp-release/manifest';
 import { VERIFY_CODES, verifyError } from './codes.js';
 
 export type HashName = 'sha256' | 'sha384' | 'sha512';
@@ -20,7 +20,7 @@ export async function hashFileStreaming(file: string, algorithms: readonly HashN
   const hashes = [...new Set(algorithms)].map((name) => ({ name, hash: createHash(name) }));
   let size = 0;
   try {
-    for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) {
+    for await (const chunk of fileChunks(file)) {
       for (const h of hashes) h.hash.update(chunk);
       size += chunk.length;
     }

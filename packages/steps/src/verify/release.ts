@@ -462,7 +462,9 @@ async function checkRegistry(folder: string, files: string[], hashes: Map<string
       out.push(failure('registry', t, verifyError(VERIFY_CODES.registry, `${base} answered HTTP ${res.status} for ${pkg.name}`, res.status === 401 || res.status === 403 ? 'the registry wants a token (registryToken)' : 'the registry is failing; run again later')));
       continue;
     }
-    const packument = (await res.json().catch(() => ({}))) as { versions?: Record<string, { dist?: { integrity?: string } }> };
+    // an answer that is not a JSON object (not JSON, null, a list) is a registry without this version
+    const body: unknown = await res.json().catch(() => undefined);
+    const packument = (body && typeof body === 'object' && !Array.isArray(body) ? body : {}) as { versions?: Record<string, { dist?: { integrity?: string } } | null> };
     const served = packument.versions?.[pkg.version]?.dist?.integrity;
     if (!packument.versions?.[pkg.version]) {
       out.push(failed('registry', t, VERIFY_CODES.registryVersionMissing, `${base} has no ${pkg.name}@${pkg.version}`, 'the version was not published, or was unpublished'));

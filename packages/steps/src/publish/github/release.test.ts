@@ -1,6 +1,9 @@
-import { createHash, randomBytes } from 'node:crypto';
-import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { createHash, randomBytes, randomFillSync } from 'node:crypto';
+import { readdirSync, statSync } from 'node:fs';
+import { open, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import v8 from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { Octokit } from '@octokit/rest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGithub, type GithubLab } from '@mcp-release/lab';
@@ -113,6 +116,57 @@ describe('ensureDraft and uploadAssets', () => {
     expect(rerun).toEqual({ uploaded: [], skipped: [...bytes.keys()].sort(), replaced: [], deleted: [] });
     expect(assetPosts().length - before).toBe(files.length);
     expect(lab.state().releases.filter((r) => r.repo === h.repo)).toHaveLength(1);
+  });
+
+  it('streams an upload with node fetch: what was sent is not kept in memory until the upload ends', async () => {
+    // node's own fetch (as on a GitHub runner), against a GitHub stand-in whose upload folder is known
+    const stateDir = await tempDir('github-stream-');
+    const own = await startGithub({ stateDir });
+    try {
+      const h = harness(own);
+      const file = path.join(await tempDir('github-release-'), 'libvmaf-big.so');
+      const size = 64 * 1024 * 1024;
+      const hash = createHash('sha256');
+      const chunk = Buffer.alloc(1024 * 1024);
+      const out = await open(file, 'w');
+      for (let i = 0; i < size / chunk.length; i += 1) {
+        randomFillSync(chunk);
+        hash.update(chunk);
+        await out.write(chunk);
+      }
+      await out.close();
+      const digest = hash.digest('hex');
+      const { release } = await ensureDraft(h.client, draftInput([]));
+
+      // Once GitHub holds half of the file, only what is in flight should be in memory: after full
+      // garbage collections, the buffers still alive are those something keeps (with fetch's
+      // copy of the request, every byte sent so far: 32 MiB and more here).
+      v8.setFlagsFromString('--expose-gc');
+      const gc = runInNewContext('gc') as () => void;
+      const parts = path.join(stateDir, 'github', 'assets');
+      let kept: number | undefined;
+      const base = process.memoryUsage().arrayBuffers;
+      const sampler = setInterval(() => {
+        if (kept !== undefined) return;
+        for (const name of readdirSync(parts)) {
+          if (!name.endsWith('.part') || (statSync(path.join(parts, name), { throwIfNoEntry: false })?.size ?? 0) < size / 2) continue;
+          gc();
+          gc(); // the second one finishes freeing the buffers the first found dead
+          kept = process.memoryUsage().arrayBuffers - base;
+        }
+      }, 2);
+      try {
+        const up = await uploadAssets(h.client, release, [{ name: 'libvmaf-big.so', file, size, sha256: digest }]);
+        expect(up.uploaded).toEqual(['libvmaf-big.so']);
+      } finally {
+        clearInterval(sampler);
+      }
+      expect(own.state().releases.find((r) => r.id === release.id)?.assets.map((a) => [a.name, a.size, a.digest])).toEqual([['libvmaf-big.so', size, `sha256:${digest}`]]);
+      expect(kept, 'the upload finished before half of it was on disk; nothing was measured').toBeDefined();
+      expect(kept).toBeLessThan(16 * 1024 * 1024);
+    } finally {
+      await own.stop();
+    }
   });
 
   it('brings a reused draft up to date with the plan (commit, title, notes)', async () => {

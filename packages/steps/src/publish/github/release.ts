@@ -7,6 +7,7 @@ import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { hashingPassThrough, ManifestError, readError } from '@mcp-release/manifest';
 import { StepError } from '../../errors.js';
 import { githubApiError, statusOf, STREAMING, TransientError, withRetry, type GithubReleaseClient } from './client.js';
+import { stallGuard } from './stall.js';
 
 /** An asset of a GitHub release, as far as releasing goes. */
 export interface ReleaseAsset {
@@ -92,6 +93,7 @@ export function reportedSha256(asset: Pick<ReleaseAsset, 'digest'>): string | un
 /** Why a name cannot be a release asset, or undefined when it can. */
 export function assetNameProblem(name: string): string | undefined {
   if (!name || name.length > 255) return 'is empty or longer than 255 characters';
+  if (!name.isWellFormed()) return 'is not valid UTF-8 text (it holds a lone surrogate)';
   if (name.includes('/') || name.includes('\\')) return 'has a folder in it (release assets are flat)';
   if (name === '.' || name === '..' || name.startsWith('.')) return 'starts with a dot';
   if ([...name].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f)) return 'has control characters';
@@ -145,26 +147,34 @@ export async function listAssets(client: GithubReleaseClient, releaseId: number)
   }
 }
 
-/** Streams one asset's bytes (drafts too: through the API, with the token) into `sink`, hashing them. */
+/**
+ * Streams one asset's bytes (drafts too: through the API, with the token) into `sink`, hashing them.
+ * A download that stalls for the client's time limit is aborted (and retried by the caller).
+ */
 async function streamAsset(client: GithubReleaseClient, asset: ReleaseAsset, sink: () => NodeJS.WritableStream): Promise<{ sha256: string; size: number }> {
   const { octokit, owner, repo } = client;
-  const res = await octokit.request('GET /repos/{owner}/{repo}/releases/assets/{asset_id}', {
-    owner,
-    repo,
-    asset_id: asset.id,
-    headers: { accept: 'application/octet-stream' },
-    request: { parseSuccessResponseBody: false, ...STREAMING },
-  });
-  const body = res.data as unknown as WebReadableStream<Uint8Array> | null;
-  if (!body) throw new TransientError(`the answer for ${asset.name} had no body`);
-  const meter = hashingPassThrough();
-  await pipeline(Readable.fromWeb(body), meter.stream, sink());
-  const got = meter.result();
-  const reported = reportedSha256(asset);
-  if (got.size !== asset.size || (reported && reported !== got.sha256)) {
-    throw new TransientError(`the download of ${asset.name} came out as ${got.size} bytes, sha256:${got.sha256}; GitHub records ${asset.size} bytes${asset.digest ? `, ${asset.digest}` : ''}`);
+  const guard = stallGuard(client.timeoutMs, `the download of ${asset.name}`);
+  try {
+    const res = await octokit.request('GET /repos/{owner}/{repo}/releases/assets/{asset_id}', {
+      owner,
+      repo,
+      asset_id: asset.id,
+      headers: { accept: 'application/octet-stream' },
+      request: { parseSuccessResponseBody: false, ...STREAMING, signal: guard.signal },
+    });
+    const body = res.data as unknown as WebReadableStream<Uint8Array> | null;
+    if (!body) throw new TransientError(`the answer for ${asset.name} had no body`);
+    const meter = hashingPassThrough();
+    await pipeline(Readable.fromWeb(body), guard.meter(), meter.stream, sink());
+    const got = meter.result();
+    const reported = reportedSha256(asset);
+    if (got.size !== asset.size || (reported && reported !== got.sha256)) {
+      throw new TransientError(`the download of ${asset.name} came out as ${got.size} bytes, sha256:${got.sha256}; GitHub records ${asset.size} bytes${asset.digest ? `, ${asset.digest}` : ''}`);
+    }
+    return got;
+  } finally {
+    guard.stop();
   }
-  return got;
 }
 
 const discard = (): NodeJS.WritableStream => new Writable({ write: (_chunk, _enc, done) => done() });
@@ -315,7 +325,11 @@ async function deleteAsset(client: GithubReleaseClient, asset: ReleaseAsset): Pr
   client.onProgress({ action: 'deleted', name: asset.name, message: `deleted ${asset.name} from the draft` });
 }
 
-/** One upload attempt: the file streamed from disk through a hash, with its length; the result checked both ways. */
+/**
+ * One upload attempt: the file streamed from disk through a hash, with its length; the result
+ * checked both ways. An upload that stalls for the client's time limit (no byte taken, or no answer
+ * after the last one) is aborted, and retried by the caller.
+ */
 async function uploadOnce(client: GithubReleaseClient, release: Pick<GithubRelease, 'id' | 'uploadUrl'>, f: ReleaseFile): Promise<ReleaseAsset> {
   const { octokit, owner, repo } = client;
   let size: number;
@@ -326,8 +340,9 @@ async function uploadOnce(client: GithubReleaseClient, release: Pick<GithubRelea
   }
   if (size !== f.size) throw changed(f, `${size} bytes on disk, ${f.size} on record`);
   const meter = hashingPassThrough();
+  const guard = stallGuard(client.timeoutMs, `the upload of ${f.name}`);
   let readFailure: unknown;
-  const body = pipelineCallback(createReadStream(f.file, { highWaterMark: 1 << 20 }), meter.stream, (err) => {
+  const body = pipelineCallback(createReadStream(f.file, { highWaterMark: 1 << 20 }), meter.stream, guard.meter(), (err) => {
     if (err) readFailure ??= err;
   });
   let asset: ReleaseAsset;
@@ -341,14 +356,19 @@ async function uploadOnce(client: GithubReleaseClient, release: Pick<GithubRelea
       // a stream: octokit hands it to fetch as is, and it goes out as it is read
       data: body as unknown as string,
       headers: { 'content-type': contentTypeOf(f.name), 'content-length': f.size },
-      request: STREAMING,
+      // Redirects refused: otherwise node's fetch copies the request to be able to follow one, and
+      // the copy keeps every byte of the streamed body in memory until the upload ends (the whole
+      // file). An upload is never redirected, and a streamed body could not be sent twice anyway.
+      request: { ...STREAMING, redirect: 'error', signal: guard.signal },
     });
     asset = toAsset(res.data as ApiAsset);
   } catch (err) {
     body.destroy();
     const code = (readFailure as NodeJS.ErrnoException | undefined)?.code;
-    if (code && code !== 'ERR_STREAM_PREMATURE_CLOSE') throw readError(f.file, readFailure);
+    if (code && code !== 'ERR_STREAM_PREMATURE_CLOSE' && !guard.signal.aborted) throw readError(f.file, readFailure);
     throw err;
+  } finally {
+    guard.stop();
   }
   const sent = meter.result();
   if (sent.sha256 !== f.sha256 || sent.size !== f.size) {

@@ -132,8 +132,11 @@ describe('the environment npm publishes with', () => {
       { PATH: '/bin', NPM_TOKEN: 'npm_x', NODE_AUTH_TOKEN: 'npm_y', NPM_ID_TOKEN: 'ey', NPM_CONFIG_REGISTRY: 'http://elsewhere.invalid/', npm_config_provenance: 'true', 'npm_config_//elsewhere.invalid/:_authToken': 'npm_z', GITHUB_ACTIONS: 'true' },
       { registry: REGISTRY, provenanceOff: true },
     );
-    expect(env).toEqual({ PATH: '/bin', GITHUB_ACTIONS: 'true', npm_config_registry: REGISTRY, npm_config_update_notifier: 'false', npm_config_fund: 'false', npm_config_audit: 'false', NPM_CONFIG_PROVENANCE: 'false' });
+    expect(env).toEqual({ PATH: '/bin', GITHUB_ACTIONS: 'true', npm_config_registry: REGISTRY, npm_config_update_notifier: 'false', npm_config_fund: 'false', npm_config_audit: 'false', NPM_CONFIG_PROVENANCE: 'false', npm_config_fetch_timeout: '60000' });
     expect(npmPublishEnv({ NPM_CONFIG_PROVENANCE: 'false' }, { registry: REGISTRY, provenanceOff: false }).NPM_CONFIG_PROVENANCE).toBeUndefined();
+    // A fetch timeout the user set is kept.
+    expect(npmPublishEnv({ NPM_CONFIG_FETCH_TIMEOUT: '5000' }, { registry: REGISTRY, provenanceOff: false })).toMatchObject({ NPM_CONFIG_FETCH_TIMEOUT: '5000' });
+    expect(npmPublishEnv({ NPM_CONFIG_FETCH_TIMEOUT: '5000' }, { registry: REGISTRY, provenanceOff: false }).npm_config_fetch_timeout).toBeUndefined();
   });
 
   it('refuses a token configured for the registry through the environment', async () => {

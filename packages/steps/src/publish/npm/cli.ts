@@ -88,8 +88,14 @@ export function npmPublishEnv(env: NodeJS.ProcessEnv, options: NpmEnvOptions): N
   out.npm_config_fund = 'false';
   out.npm_config_audit = 'false';
   if (options.provenanceOff) out.NPM_CONFIG_PROVENANCE = 'false';
+  // A registry that takes the upload and never answers fails the attempt in a minute, not npm's
+  // default five; the toolkit's own retry then re-checks the registry first.
+  if (!Object.keys(out).some((k) => /^npm_config_fetch[-_]timeout$/i.test(k))) out.npm_config_fetch_timeout = String(PUBLISH_FETCH_TIMEOUT_MS);
   return out;
 }
+
+/** npm's per-request time limit for the publish, unless the environment sets one. */
+export const PUBLISH_FETCH_TIMEOUT_MS = 60_000;
 
 /**
  * Lines of `npm config list` that configure a credential for the registry, from an .npmrc file

@@ -1,4 +1,4 @@
-import { decodeJwt } from 'jose';
+import { decodeJwt, decodeProtectedHeader } from 'jose';
 import { StepError } from '../../errors.js';
 import type { Policy } from '../../policy.js';
 import { escapeName, npmAudience, PUBLISH_RETRY, registryFetch, type RetryPolicy, type Timing, TransientError, withRetries } from './registry.js';
@@ -71,6 +71,8 @@ export async function requestIdToken(env: NodeJS.ProcessEnv, registry: string, t
 /** The claims of an ID token, read without verifying it (the registry verifies it). */
 export function readPublisherClaims(idToken: string): PublisherClaims {
   try {
+    // the header too: a token whose header is not a JWS header is not sent to the registry at all
+    decodeProtectedHeader(idToken);
     return decodeJwt(idToken) as PublisherClaims;
   } catch (err) {
     throw new StepError('NPM_OIDC_TOKEN_MALFORMED', `the ID token is not a JWT: ${(err as Error).message}`, {

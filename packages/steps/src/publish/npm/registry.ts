@@ -1,5 +1,6 @@
+import Ajv from 'ajv';
 import semver from 'semver';
-import { npmIntegrity } from '@mcp-release/manifest';
+import { describeSchemaErrors, npmIntegrity } from '@mcp-release/manifest';
 import type { Exec } from '@mcp-release/pipeline';
 import { StepError } from '../../errors.js';
 
@@ -86,9 +87,9 @@ export function assertSemver(name: string, version: string): string {
   return version;
 }
 
-/** The sha512 entries of an SRI string (`sha512-… sha1-…`), in order. */
-export function sha512Entries(integrity: string | undefined): string[] {
-  return (integrity ?? '').split(/\s+/).filter((e) => e.startsWith('sha512-'));
+/** The sha512 entries of an SRI string (`sha512-… sha1-…`), in order; none for anything that is not a string. */
+export function sha512Entries(integrity: unknown): string[] {
+  return typeof integrity === 'string' ? integrity.split(/\s+/).filter((e) => e.startsWith('sha512-')) : [];
 }
 
 // ---------------------------------------------------------------- timing and retries
@@ -169,8 +170,57 @@ export interface Packument {
   versions?: Record<string, PackumentVersion>;
 }
 
+/** The largest package document read from a registry; the largest real ones are tens of megabytes. */
+export const MAX_PACKUMENT_BYTES = 256 * 1024 * 1024;
+
+/** The fields of a package document the release reads, with the types it reads them as. */
+const PACKUMENT_SCHEMA = {
+  type: 'object',
+  properties: {
+    name: { type: 'string' },
+    'dist-tags': { type: 'object', additionalProperties: { type: 'string' } },
+    versions: {
+      type: 'object',
+      additionalProperties: {
+        type: 'object',
+        properties: {
+          version: { type: 'string' },
+          dist: { type: 'object', properties: { integrity: { type: 'string' }, shasum: { type: 'string' }, tarball: { type: 'string' } } },
+        },
+      },
+    },
+  },
+} as const;
+const validatePackument = new Ajv({ allErrors: true, strict: false }).compile<Packument>(PACKUMENT_SCHEMA);
+
+/** The answer's body as text, refused past `maxBytes` (a registry cannot make the release hold an endless answer). */
+async function boundedText(res: Response, url: string, maxBytes: number): Promise<string> {
+  const tooLarge = (size: string): StepError =>
+    new StepError('NPM_PACKUMENT_TOO_LARGE', `the registry answered GET ${url} with ${size}, more than the ${maxBytes} bytes a package document may have`, {
+      hint: 'check MCP_RELEASE_NPM_REGISTRY: it must be an npm registry, not a proxy or a file server',
+    });
+  const declared = Number(res.headers.get('content-length'));
+  if (Number.isFinite(declared) && declared > maxBytes) {
+    await res.body?.cancel();
+    throw tooLarge(`${declared} bytes`);
+  }
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  try {
+    for await (const chunk of (res.body ?? []) as AsyncIterable<Uint8Array>) {
+      size += chunk.length;
+      if (size > maxBytes) throw tooLarge(`more than ${maxBytes} bytes`);
+      chunks.push(chunk);
+    }
+  } catch (err) {
+    if (err instanceof StepError) throw err;
+    throw new TransientError(`GET ${url}: the answer broke off after ${size} bytes (${(err as Error).message})`);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
 /** The package document, or undefined when the registry does not know the package (404). */
-export async function fetchPackument(registry: string, name: string, token?: string): Promise<Packument | undefined> {
+export async function fetchPackument(registry: string, name: string, token?: string, options: { maxBytes?: number } = {}): Promise<Packument | undefined> {
   const url = new URL(escapeName(name), registry).href;
   const res = await registryFetch(url, {
     headers: { accept: 'application/json', 'cache-control': 'no-cache', ...(token ? { authorization: `Bearer ${token}` } : {}) },
@@ -183,7 +233,7 @@ export async function fetchPackument(registry: string, name: string, token?: str
     await res.body?.cancel();
     throw new TransientError(`GET ${url}: HTTP ${res.status}`, res.status);
   }
-  const text = await res.text();
+  const text = await boundedText(res, url, options.maxBytes ?? MAX_PACKUMENT_BYTES);
   if (!res.ok) {
     throw new StepError('NPM_PACKUMENT_REFUSED', `the registry refused to show ${name} (GET ${url}: HTTP ${res.status} ${text.slice(0, 200)})`, {
       hint:
@@ -192,14 +242,24 @@ export async function fetchPackument(registry: string, name: string, token?: str
           : 'check MCP_RELEASE_NPM_REGISTRY: it must be an npm registry',
     });
   }
+  let value: unknown;
   try {
-    return JSON.parse(text) as Packument;
+    value = JSON.parse(text);
   } catch (err) {
     throw new StepError('NPM_PACKUMENT_INVALID', `the registry answered GET ${url} with something that is not JSON`, {
       hint: 'check MCP_RELEASE_NPM_REGISTRY: it must be an npm registry, not a web page or a proxy login',
       cause: err,
     });
   }
+  // a document of the wrong shape is never read as "this version is not there"
+  if (!validatePackument(value)) {
+    const details = describeSchemaErrors(validatePackument.errors);
+    throw new StepError('NPM_PACKUMENT_INVALID', `the registry answered GET ${url} with JSON that is not a package document: ${details[0] ?? 'not an object'}`, {
+      details: details.slice(0, 20),
+      hint: 'check MCP_RELEASE_NPM_REGISTRY: it must be an npm registry, not a proxy or a file server that answers with other JSON',
+    });
+  }
+  return value;
 }
 
 export type VersionState =
