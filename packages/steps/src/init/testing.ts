@@ -1,16 +1,8 @@
 /**
  * What the init tests share: the options of an adopting repository and of mcp-release itself,
- * the rendered workflows read as YAML, and GitHub's own workflow parser (@actions/workflow-parser),
- * which does not load as ESM and is therefore bundled as CommonJS with esbuild into a temporary
- * folder, as in lint-workflows/workflow-parser.test.ts.
+ * the rendered workflows read as YAML, and GitHub's own workflow parser (test/helpers/workflow-parser.ts).
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { build } from 'esbuild';
 import { parse } from 'yaml';
-import { REPO_ROOT } from '../../../../test/helpers/tmp.js';
 import type { RenderOptions } from './render.js';
 
 /** A repository adopting mcp-release, pinned to a release of the toolkit. */
@@ -23,34 +15,7 @@ export const ADOPTER: RenderOptions = {
 /** mcp-release itself (its policy's signer repository). */
 export const SELF: RenderOptions = { owner: 'mcp-release', repo: 'vmaf-mcp' };
 
-export interface ParserError {
-  message: string;
-  range?: { start: { line: number; column: number } };
-}
-
-interface WorkflowParser {
-  parseWorkflow(file: { name: string; content: string }, trace: unknown): { context: { errors: { getErrors(): ParserError[] } } };
-  NoOperationTraceWriter: new () => unknown;
-}
-
-/** Bundles and loads GitHub's workflow parser; `errors` lists what it reports for one file. */
-export async function loadWorkflowParser(): Promise<{ errors(name: string, content: string): ParserError[]; dispose(): Promise<void> }> {
-  const folder = await mkdtemp(path.join(tmpdir(), 'mcp-release-init-wp-'));
-  const outfile = path.join(folder, 'workflow-parser.cjs');
-  await build({
-    stdin: { contents: `export * from '@actions/workflow-parser';`, resolveDir: REPO_ROOT, loader: 'js' },
-    bundle: true,
-    platform: 'node',
-    format: 'cjs',
-    outfile,
-    logLevel: 'silent',
-  });
-  const parser = createRequire(import.meta.url)(outfile) as WorkflowParser;
-  return {
-    errors: (name, content) => parser.parseWorkflow({ name, content }, new parser.NoOperationTraceWriter()).context.errors.getErrors(),
-    dispose: () => rm(folder, { recursive: true, force: true }),
-  };
-}
+export { loadWorkflowParser, type ParserError } from '../../../../test/helpers/workflow-parser.js';
 
 export interface WorkflowDoc {
   on: Record<string, unknown> | string | null;

@@ -3,48 +3,23 @@
  * as ESM, so the test bundles it as CommonJS with esbuild into a temporary file and requires that.
  * The linter itself never imports it.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { REPO_ROOT } from '../../../../test/helpers/tmp.js';
+import { loadWorkflowParser, type ParserError } from '../../../../test/helpers/workflow-parser.js';
 import { lintWorkflowText } from './index.js';
 import { CLEAN_CI, CLEAN_RELEASE, CLEAN_SIGN, NOT_WORKFLOWS, POSITIVES } from './testing.js';
 
-interface ParserError {
-  message: string;
-  range?: { start: { line: number; column: number } };
-}
-interface WorkflowParser {
-  parseWorkflow(file: { name: string; content: string }, trace: unknown): { context: { errors: { getErrors(): ParserError[] } } };
-  NoOperationTraceWriter: new () => unknown;
-}
-
-let folder = '';
-let parser: WorkflowParser;
+let parser: Awaited<ReturnType<typeof loadWorkflowParser>>;
 
 beforeAll(async () => {
-  folder = await mkdtemp(path.join(tmpdir(), 'mcp-release-wp-'));
-  const outfile = path.join(folder, 'workflow-parser.cjs');
-  await build({
-    stdin: { contents: `export * from '@actions/workflow-parser';`, resolveDir: REPO_ROOT, loader: 'js' },
-    bundle: true,
-    platform: 'node',
-    format: 'cjs',
-    outfile,
-    logLevel: 'silent',
-  });
-  parser = createRequire(import.meta.url)(outfile) as WorkflowParser;
+  parser = await loadWorkflowParser();
 });
 
 afterAll(async () => {
-  if (folder) await rm(folder, { recursive: true, force: true });
+  await parser?.dispose();
 });
 
 function githubErrors(name: string, content: string): ParserError[] {
-  return parser.parseWorkflow({ name, content }, new parser.NoOperationTraceWriter()).context.errors.getErrors();
+  return parser.errors(name, content);
 }
 
 describe("lint-workflows against GitHub's workflow parser", () => {

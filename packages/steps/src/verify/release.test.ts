@@ -346,7 +346,7 @@ describe('verifyRelease: from a GitHub release', () => {
 
   it('cannot check a release that is not there', async () => {
     const err = await caught(async () => verifyRelease({ policy: policy(), trustedRoot: lab.sigstore.trustedRoot, github: { repository: 'mcp-release/vmaf-mcp', tag: 'v9.9.9', baseUrl: github.url } }));
-    expect(err).toMatchObject({ code: 'CANNOT_VERIFY_DOWNLOAD', message: expect.stringContaining('could not find the release v9.9.9 of mcp-release/vmaf-mcp: HTTP 404') });
+    expect(err).toMatchObject({ code: 'CANNOT_VERIFY_DOWNLOAD', message: expect.stringContaining('there is no release v9.9.9 on mcp-release/vmaf-mcp') });
     expect(verifyExitCode(err)).toBe(3);
   });
 });
